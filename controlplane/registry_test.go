@@ -1,0 +1,210 @@
+package controlplane
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+
+	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
+)
+
+func TestRegistryFromCompiledProtos(t *testing.T) {
+	r, err := NewRegistry()
+	if err != nil {
+		t.Fatalf("NewRegistry: %v", err)
+	}
+	want := map[string]Command{
+		"cluster.status": {
+			Name: "cluster.status", Capability: "cluster.read",
+			FullMethod: adminv1.ClusterService_GetStatus_FullMethodName,
+		},
+		"cluster.list-members": {
+			Name: "cluster.list-members", Capability: "cluster.read",
+			FullMethod: adminv1.ClusterService_ListMembers_FullMethodName,
+		},
+	}
+	for name, w := range want {
+		got, ok := r.ByName(name)
+		if !ok || got != w {
+			t.Errorf("ByName(%q) = %+v, %v; want %+v", name, got, ok, w)
+		}
+		got, ok = r.Lookup(w.FullMethod)
+		if !ok || got != w {
+			t.Errorf("Lookup(%q) = %+v, %v; want %+v", w.FullMethod, got, ok, w)
+		}
+	}
+	if _, ok := r.Lookup("/nodalmerge.admin.v1.ClusterService/Nope"); ok {
+		t.Error("Lookup of an unknown method succeeded")
+	}
+	if _, ok := r.ByName("nope"); ok {
+		t.Error("ByName of an unknown command succeeded")
+	}
+	all := r.All()
+	if len(all) != len(want) {
+		t.Fatalf("All() has %d commands, want %d: %+v", len(all), len(want), all)
+	}
+	if !slices.IsSortedFunc(all, func(a, b Command) int { return strings.Compare(a.Name, b.Name) }) {
+		t.Errorf("All() is not sorted by name: %+v", all)
+	}
+	all[0].Capability = "mutated"
+	if again := r.All(); again[0].Capability == "mutated" {
+		t.Error("All() returned the registry's own slice")
+	}
+	if got, _ := r.ByName("cluster.status"); got.DenyMessage() != "reject.control_plane_forbidden: command=cluster.status requires=cluster.read" {
+		t.Errorf("DenyMessage() = %q", got.DenyMessage())
+	}
+}
+
+// methodSpec describes one synthetic RPC; spec nil means no command option.
+type methodSpec struct {
+	name            string
+	input           string
+	spec            *adminv1.CommandSpec
+	clientStreaming bool
+	serverStreaming bool
+}
+
+// syntheticFile builds a descriptor set holding one file of package pkg
+// with messages Req{room, note}, NoRoom{note} and one service of methods.
+func syntheticFile(t *testing.T, pkg, service string, methods []methodSpec) *protoregistry.Files {
+	t.Helper()
+	return filesOf(t, syntheticDescriptor(t, pkg, service, methods))
+}
+
+// filesOf registers descriptors in a fresh set.
+func filesOf(t testing.TB, fds ...protoreflect.FileDescriptor) *protoregistry.Files {
+	t.Helper()
+	files := new(protoregistry.Files)
+	for _, fd := range fds {
+		if err := files.RegisterFile(fd); err != nil {
+			t.Fatalf("register descriptor %s: %v", fd.Path(), err)
+		}
+	}
+	return files
+}
+
+// syntheticDescriptor is the file syntheticFile registers.
+func syntheticDescriptor(t testing.TB, pkg, service string, methods []methodSpec) protoreflect.FileDescriptor {
+	t.Helper()
+	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name:    proto.String(strings.ReplaceAll(pkg, ".", "/") + "/synthetic_" + strings.ToLower(service) + ".proto"),
+		Package: proto.String(pkg),
+		Syntax:  proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{
+			{Name: proto.String("Req"), Field: []*descriptorpb.FieldDescriptorProto{
+				{Name: proto.String("room"), Number: proto.Int32(1), Type: str, Label: opt, JsonName: proto.String("room")},
+				{Name: proto.String("note"), Number: proto.Int32(2), Type: str, Label: opt, JsonName: proto.String("note")},
+			}},
+			{Name: proto.String("NoRoom"), Field: []*descriptorpb.FieldDescriptorProto{
+				{Name: proto.String("note"), Number: proto.Int32(1), Type: str, Label: opt, JsonName: proto.String("note")},
+			}},
+		},
+	}
+	svc := &descriptorpb.ServiceDescriptorProto{Name: proto.String(service)}
+	for _, m := range methods {
+		input := m.input
+		if input == "" {
+			input = "Req"
+		}
+		mdp := &descriptorpb.MethodDescriptorProto{
+			Name:            proto.String(m.name),
+			InputType:       proto.String("." + pkg + "." + input),
+			OutputType:      proto.String("." + pkg + ".Req"),
+			ClientStreaming: proto.Bool(m.clientStreaming),
+			ServerStreaming: proto.Bool(m.serverStreaming),
+		}
+		if m.spec != nil {
+			mdp.Options = &descriptorpb.MethodOptions{}
+			proto.SetExtension(mdp.Options, adminv1.E_Command, m.spec)
+		}
+		svc.Method = append(svc.Method, mdp)
+	}
+	fdp.Service = []*descriptorpb.ServiceDescriptorProto{svc}
+	fd, err := protodesc.NewFile(fdp, nil)
+	if err != nil {
+		t.Fatalf("build synthetic descriptor: %v", err)
+	}
+	return fd
+}
+
+func TestBuildRegistryRejectsBadAnnotations(t *testing.T) {
+	ok := func(name, capability string) *adminv1.CommandSpec {
+		return &adminv1.CommandSpec{Name: name, Capability: capability}
+	}
+	tests := []struct {
+		name    string
+		methods []methodSpec
+		wantErr string
+	}{
+		{
+			name:    "method without the option",
+			methods: []methodSpec{{name: "Good", spec: ok("x.good", "x.read")}, {name: "Bare"}},
+			wantErr: "method /test.admin.v1.Svc/Bare has no (nodalmerge.admin.v1.command) option",
+		},
+		{
+			name:    "empty command name",
+			methods: []methodSpec{{name: "A", spec: ok("", "x.read")}},
+			wantErr: "command name \"\" is empty or padded",
+		},
+		{
+			name:    "padded command name",
+			methods: []methodSpec{{name: "A", spec: ok(" x.a", "x.read")}},
+			wantErr: "is empty or padded",
+		},
+		{
+			name:    "empty capability",
+			methods: []methodSpec{{name: "A", spec: ok("x.a", "")}},
+			wantErr: "command x.a has an empty or padded capability",
+		},
+		{
+			name:    "duplicate command name",
+			methods: []methodSpec{{name: "A", spec: ok("x.same", "x.read")}, {name: "B", spec: ok("x.same", "x.admin")}},
+			wantErr: "methods /test.admin.v1.Svc/A and /test.admin.v1.Svc/B share the command name \"x.same\"",
+		},
+		{
+			name: "room-scoped without a room field",
+			methods: []methodSpec{{name: "A", input: "NoRoom",
+				spec: &adminv1.CommandSpec{Name: "x.a", Capability: "x.admin", RoomScoped: true}}},
+			wantErr: "room-scoped command x.a needs a singular string field \"room\" in test.admin.v1.NoRoom",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files := syntheticFile(t, "test.admin.v1", "Svc", tt.methods)
+			r, err := buildRegistry(files, "test.admin.v1")
+			if err == nil {
+				t.Fatalf("buildRegistry succeeded with %d commands; want an error containing %q", len(r.All()), tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("buildRegistry error = %q; want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBuildRegistryAcceptsWellFormedAndRejectsEmptyPackage(t *testing.T) {
+	files := syntheticFile(t, "test.admin.v1", "Svc", []methodSpec{
+		{name: "Read", spec: &adminv1.CommandSpec{Name: "x.read", Capability: "x.read"}},
+		{name: "Write", spec: &adminv1.CommandSpec{Name: "x.write", Capability: "x.admin", RoomScoped: true, Mutation: true},
+			clientStreaming: true, serverStreaming: true},
+	})
+	r, err := buildRegistry(files, "test.admin.v1")
+	if err != nil {
+		t.Fatalf("buildRegistry: %v", err)
+	}
+	want := Command{Name: "x.write", Capability: "x.admin", FullMethod: "/test.admin.v1.Svc/Write", RoomScoped: true, Mutation: true}
+	if got, ok := r.Lookup("/test.admin.v1.Svc/Write"); !ok || got != want {
+		t.Errorf("Lookup = %+v, %v; want %+v", got, ok, want)
+	}
+	if _, err := buildRegistry(files, "other.v1"); err == nil || !strings.Contains(err.Error(), "no services found in package other.v1") {
+		t.Errorf("buildRegistry of an empty package: err = %v; want no services found", err)
+	}
+}

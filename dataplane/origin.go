@@ -1,0 +1,27 @@
+package dataplane
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// originAllowed is the browser cross-origin policy. A request without an
+// Origin header is not from a browser page and is allowed; a browser page
+// may connect when it was served by this host or its origin is listed.
+// Checking here, not only in gorilla's CheckOrigin, lets us answer with a
+// body that says what to configure.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	norm, err := normalizeOrigin(origin)
+	if err != nil {
+		return false
+	}
+	if host := norm[strings.Index(norm, "://")+3:]; strings.EqualFold(host, r.Host) {
+		return true
+	}
+	return slices.Contains(s.cfg.AllowedOrigins, norm)
+}

@@ -1,0 +1,174 @@
+package keyring
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+)
+
+// Sentinel errors. Callers map them to stable deny reasons ("unknown key
+// id") and retryable conditions; both messages are free of key material.
+var (
+	// ErrUnknownKey: no key with that kid verifies for that purpose now
+	// (absent, wrong purpose, retired, past its grace, or malformed).
+	ErrUnknownKey = errors.New("unknown key id")
+	// ErrNoSigningKey: no key of that purpose may sign now.
+	ErrNoSigningKey = errors.New("no active signing key")
+)
+
+// kidHexLen is how many hex digits of SHA-256(public key) name a key: 48
+// bits is plenty to keep a cluster's handful of keys apart, short enough
+// to read in logs, and derived from the key so a kid cannot be reused for
+// different key material by accident.
+const kidHexLen = 12
+
+// Generate makes a new ACTIVE Ed25519 key for purpose, with kid
+// "<rt|op>-<12 hex of sha256(pub)>". To prepublish instead, set State to
+// PREPUBLISHED and ActivateUnixMs to the planned activation.
+func Generate(purpose statev1.KeyPurpose, now time.Time) (*statev1.Key, error) {
+	if _, ok := kidPrefix(purpose); !ok {
+		return nil, fmt.Errorf("keyring: generate: unsupported purpose %s", PurposeName(purpose))
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: generate %s key: %w", PurposeName(purpose), err)
+	}
+	ms := now.UnixMilli()
+	return &statev1.Key{
+		Kid:            KeyID(purpose, pub),
+		Purpose:        purpose,
+		State:          statev1.KeyState_KEY_STATE_ACTIVE,
+		PublicKey:      pub,
+		PrivateSeed:    priv.Seed(),
+		CreatedUnixMs:  ms,
+		ActivateUnixMs: ms,
+	}, nil
+}
+
+// KeyID derives the kid of a public key for purpose (see Generate). It
+// returns "" for an unsupported purpose.
+func KeyID(purpose statev1.KeyPurpose, pub ed25519.PublicKey) string {
+	prefix, ok := kidPrefix(purpose)
+	if !ok {
+		return ""
+	}
+	sum := sha256.Sum256(pub)
+	return prefix + "-" + hex.EncodeToString(sum[:])[:kidHexLen]
+}
+
+// canSign reports whether k may sign at now: ACTIVE, or PREPUBLISHED with
+// a scheduled activation that has passed. A prepublished key with no
+// activation time (0) waits for an explicit promotion: signing with a key
+// some verifiers may not have seen yet is what prepublishing prevents.
+func canSign(k *statev1.Key, nowMs int64) bool {
+	switch k.GetState() {
+	case statev1.KeyState_KEY_STATE_ACTIVE:
+		return true
+	case statev1.KeyState_KEY_STATE_PREPUBLISHED:
+		return k.GetActivateUnixMs() != 0 && k.GetActivateUnixMs() <= nowMs
+	default:
+		return false
+	}
+}
+
+// canVerify reports whether k verifies at now.
+func canVerify(k *statev1.Key, nowMs int64) bool {
+	switch k.GetState() {
+	case statev1.KeyState_KEY_STATE_PREPUBLISHED, statev1.KeyState_KEY_STATE_ACTIVE:
+		return true
+	case statev1.KeyState_KEY_STATE_VERIFY_ONLY:
+		ra := k.GetRetireAfterUnixMs()
+		return ra == 0 || nowMs < ra
+	default:
+		return false
+	}
+}
+
+// activation is when k started (or starts) signing, for picking the newest.
+func activation(k *statev1.Key) int64 {
+	if a := k.GetActivateUnixMs(); a != 0 {
+		return a
+	}
+	return k.GetCreatedUnixMs()
+}
+
+// newer orders signing candidates: later activation, then later creation,
+// then the greater kid, so every node picks the same key from the same
+// state even when two keys were activated in the same millisecond.
+func newer(a, b *statev1.Key) bool {
+	if x, y := activation(a), activation(b); x != y {
+		return x > y
+	}
+	if x, y := a.GetCreatedUnixMs(), b.GetCreatedUnixMs(); x != y {
+		return x > y
+	}
+	return a.GetKid() > b.GetKid()
+}
+
+// Signer returns the key that signs for purpose at now: the newest key
+// that is ACTIVE or PREPUBLISHED with its activation time passed. The
+// returned private key is a fresh copy derived from the seed; a seed that
+// does not reproduce the stored public key is an error rather than a
+// silent signature nobody can verify.
+func Signer(keys []*statev1.Key, purpose statev1.KeyPurpose, now time.Time) (string, ed25519.PrivateKey, error) {
+	nowMs := now.UnixMilli()
+	var best *statev1.Key
+	for _, k := range keys {
+		if k.GetPurpose() != purpose || !canSign(k, nowMs) {
+			continue
+		}
+		if best == nil || newer(k, best) {
+			best = k
+		}
+	}
+	if best == nil {
+		return "", nil, fmt.Errorf("keyring: %s: %w", PurposeName(purpose), ErrNoSigningKey)
+	}
+	if len(best.GetPrivateSeed()) != ed25519.SeedSize {
+		return "", nil, fmt.Errorf("keyring: signing key %s has no valid private seed", best.GetKid())
+	}
+	priv := ed25519.NewKeyFromSeed(best.GetPrivateSeed())
+	if !bytes.Equal(priv.Public().(ed25519.PublicKey), best.GetPublicKey()) {
+		return "", nil, fmt.Errorf("keyring: signing key %s: private seed does not match public key", best.GetKid())
+	}
+	return best.GetKid(), priv, nil
+}
+
+// VerifyKey returns the public key with kid if it may verify signatures
+// for purpose at now: PREPUBLISHED and ACTIVE keys always, VERIFY_ONLY keys
+// until retire_after (or indefinitely when it is 0). Anything else (no such
+// kid, another purpose, RETIRED, past grace, malformed) is ErrUnknownKey:
+// a verifier learns nothing from the difference, and fails closed.
+func VerifyKey(keys []*statev1.Key, purpose statev1.KeyPurpose, kid string, now time.Time) (ed25519.PublicKey, error) {
+	nowMs := now.UnixMilli()
+	for _, k := range keys {
+		if k.GetKid() != kid {
+			continue
+		}
+		if k.GetPurpose() != purpose || !canVerify(k, nowMs) {
+			break
+		}
+		if len(k.GetPublicKey()) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("keyring: key %s has a malformed public key: %w", kid, ErrUnknownKey)
+		}
+		return bytes.Clone(k.GetPublicKey()), nil
+	}
+	return nil, fmt.Errorf("keyring: %s key %q: %w", PurposeName(purpose), clip(kid), ErrUnknownKey)
+}
+
+// clip bounds a caller-supplied kid (it comes from untrusted token headers)
+// before it is put into an error that may be logged.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}

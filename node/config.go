@@ -1,0 +1,159 @@
+// Package node composes one NodalMerge process: it resolves the state
+// folder and TLS material, opens the Raft store, bootstraps the cluster when
+// this node forms it, and starts the admin (gRPC), public (WebSocket) and
+// metrics listeners in order, stopping them in the reverse order.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Defaults of SPEC section 1.
+const (
+	DefaultListen            = "127.0.0.1:7878"
+	DefaultAdminListen       = "127.0.0.1:7879"
+	DefaultRaftListen        = "127.0.0.1:7880"
+	DefaultStateDir          = ".nodalmerge"
+	DefaultHandshakeTimeout  = 15 * time.Second
+	DefaultMaxFrameBytes     = 1 << 20
+	DefaultBroadcastCapacity = 512
+	DefaultBootstrapTokenTTL = time.Hour
+)
+
+// Config is everything `nodalmerge serve` can set. The zero value of a field
+// means its default.
+type Config struct {
+	// StoreDir makes everything durable and is then also the state folder.
+	// Empty: Raft and rooms in memory, state folder DefaultStateDir.
+	StoreDir string
+
+	NodeID string // empty: derived once and kept in the state folder
+
+	Listen      string // public WebSocket listener
+	AdminListen string // internal gRPC admin listener (mTLS)
+	RaftListen  string // internal Raft listener (mTLS)
+	MetricsAddr string // empty: no metrics listener
+
+	AdvertiseListen      string
+	AdvertiseAdminListen string
+	AdvertiseRaftListen  string
+
+	// Bootstrap forms a new cluster. A lone node with no state forms one in
+	// any case; on a store that already holds a cluster it is ignored.
+	Bootstrap bool
+
+	// TLSCA, TLSCert and TLSKey replace the generated internal material; all
+	// three or none.
+	TLSCA, TLSCert, TLSKey string
+
+	HandshakeTimeout  time.Duration
+	MaxFrameBytes     int64
+	BroadcastCapacity int
+	AllowedOrigins    []string
+
+	// RecoverOperatorToken writes a fresh bootstrap operator token at start
+	// (the audited break-glass path for whoever controls the host).
+	RecoverOperatorToken bool
+	BootstrapTokenTTL    time.Duration
+
+	Logger *slog.Logger
+	// Banner receives the human-readable start banner; nil: none.
+	Banner io.Writer
+	Now    func() time.Time
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.AdminListen == "" {
+		c.AdminListen = DefaultAdminListen
+	}
+	if c.RaftListen == "" {
+		c.RaftListen = DefaultRaftListen
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.BroadcastCapacity == 0 {
+		c.BroadcastCapacity = DefaultBroadcastCapacity
+	}
+	if c.BootstrapTokenTTL == 0 {
+		c.BootstrapTokenTTL = DefaultBootstrapTokenTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// validate names the offending flag in every error, so a node never starts
+// half-configured.
+func (c *Config) validate() error {
+	var errs []error
+	for _, a := range []struct{ flag, v string }{
+		{"--listen", c.Listen},
+		{"--admin-listen", c.AdminListen},
+		{"--raft-listen", c.RaftListen},
+		{"--metrics-addr", c.MetricsAddr},
+		{"--advertise-listen", c.AdvertiseListen},
+		{"--advertise-admin-listen", c.AdvertiseAdminListen},
+		{"--advertise-raft-listen", c.AdvertiseRaftListen},
+	} {
+		if a.v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: want host:port: %w", a.flag, a.v, err))
+		}
+	}
+	tlsSet := 0
+	for _, s := range []string{c.TLSCA, c.TLSCert, c.TLSKey} {
+		if s != "" {
+			tlsSet++
+		}
+	}
+	if tlsSet != 0 && tlsSet != 3 {
+		errs = append(errs, errors.New("--tls-ca, --tls-cert and --tls-key go together: set all three or none"))
+	}
+	if c.HandshakeTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--handshake-timeout %s: must be positive", c.HandshakeTimeout))
+	}
+	if c.MaxFrameBytes < 1024 {
+		errs = append(errs, fmt.Errorf("--max-frame-bytes %d: must be at least 1024", c.MaxFrameBytes))
+	}
+	if c.BroadcastCapacity < 1 {
+		errs = append(errs, fmt.Errorf("--broadcast-capacity %d: must be at least 1", c.BroadcastCapacity))
+	}
+	if c.BootstrapTokenTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("--bootstrap-token-ttl %s: must be at least 1m", c.BootstrapTokenTTL))
+	}
+	if c.NodeID != "" && !validNodeID(c.NodeID) {
+		errs = append(errs, fmt.Errorf("--node-id %q: use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'", c.NodeID))
+	}
+	return errors.Join(errs...)
+}
+
+func validNodeID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}

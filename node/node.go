@@ -1,0 +1,348 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nodalmerge/nodalmerge-go/controlplane"
+	"github.com/nodalmerge/nodalmerge-go/dataplane"
+	"github.com/nodalmerge/nodalmerge-go/pki"
+	"github.com/nodalmerge/nodalmerge-go/raftstore"
+)
+
+// leaderTimeout bounds how long Start waits for Raft to elect a leader.
+const leaderTimeout = 30 * time.Second
+
+// Node is one running NodalMerge process.
+type Node struct {
+	cfg    Config
+	state  *stateFolder
+	nodeID string
+	tls    *pki.Material
+
+	store   *raftstore.Store
+	admin   *controlplane.Server
+	data    *dataplane.Server
+	public  *http.Server
+	metrics *http.Server
+
+	publicLis, adminLis, metricsLis net.Listener
+
+	tokenWritten bool
+	wg           sync.WaitGroup
+	errc         chan error
+	stopOnce     sync.Once
+	stopErr      error
+}
+
+// Start brings a node up: it returns once the node serves every listener,
+// or an error with everything it had started stopped again.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, errc: make(chan error, 4)}
+	if err := n.start(ctx); err != nil {
+		// Stop what was started, in order; the start error is the one to
+		// report.
+		n.Stop(context.Background())
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start(ctx context.Context) (err error) {
+	cfg := n.cfg
+	log := cfg.Logger
+
+	if n.state, err = openStateFolder(cfg.StoreDir); err != nil {
+		return err
+	}
+	if n.nodeID, err = n.state.nodeID(cfg.NodeID); err != nil {
+		return err
+	}
+	if err := n.loadTLS(); err != nil {
+		return err
+	}
+	serverKey, err := n.state.serverKey()
+	if err != nil {
+		return err
+	}
+
+	// Bind every listener before starting anything, so a busy port fails the
+	// start cleanly instead of leaving half a node running.
+	if n.publicLis, err = listen("--listen", cfg.Listen); err != nil {
+		return err
+	}
+	if n.adminLis, err = listen("--admin-listen", cfg.AdminListen); err != nil {
+		return err
+	}
+	if cfg.MetricsAddr != "" {
+		if n.metricsLis, err = listen("--metrics-addr", cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
+
+	raftDir := ""
+	if n.state.durable {
+		raftDir = n.state.raftDir()
+	}
+	n.store, err = raftstore.Open(raftstore.Config{
+		NodeID:     n.nodeID,
+		Dir:        raftDir,
+		Bind:       cfg.RaftListen,
+		Advertise:  cfg.AdvertiseRaftListen,
+		ServerTLS:  n.tls.NodeServerConfig(),
+		ClientTLS:  n.tls.ClientConfig(""),
+		AdminAddr:  advertised(cfg.AdvertiseAdminListen, n.adminLis),
+		PublicAddr: advertised(cfg.AdvertiseListen, n.publicLis),
+		Logger:     log.With("component", "raft"),
+	})
+	if err != nil {
+		return fmt.Errorf("open raft store: %w", err)
+	}
+	if err := n.joinOrBootstrap(ctx); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	n.admin, err = controlplane.NewServer(controlplane.Config{
+		NodeID:  n.nodeID,
+		TLS:     n.tls.ServerConfig(),
+		Cluster: n.store,
+		Logger:  log.With("component", "admin"),
+		Metrics: reg,
+		Now:     cfg.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("admin server: %w", err)
+	}
+	if err := n.issueBootstrapToken(n.admin.Registry()); err != nil {
+		return err
+	}
+	n.serve("admin", func() error { return n.admin.Serve(n.adminLis) })
+
+	n.data, err = dataplane.NewServer(dataplane.Config{
+		ServerKey:        serverKey,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		MaxFrameBytes:    cfg.MaxFrameBytes,
+		SendQueue:        cfg.BroadcastCapacity,
+		AllowedOrigins:   cfg.AllowedOrigins,
+		Logger:           log.With("component", "dataplane"),
+		Now:              cfg.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("data plane: %w", err)
+	}
+	n.public = &http.Server{Handler: n.data, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(log, "public")}
+	n.serve("public", func() error { return n.public.Serve(n.publicLis) })
+
+	if n.metricsLis != nil {
+		registerNodeMetrics(reg, n.store)
+		n.metrics = &http.Server{Handler: n.metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(log, "metrics")}
+		n.serve("metrics", func() error { return n.metrics.Serve(n.metricsLis) })
+	}
+
+	log.Info("node started", "node_id", n.nodeID, "cluster_id", n.store.ClusterID(),
+		"public", n.publicLis.Addr().String(), "admin", n.adminLis.Addr().String(), "raft", n.store.RaftAddr(),
+		"durable", n.state.durable, "state_dir", n.state.dir)
+	if cfg.Banner != nil {
+		n.writeBanner(cfg.Banner)
+	}
+	return nil
+}
+
+// loadTLS loads the operator-supplied internal material, or makes and loads
+// the embedded default's dev material in <state>/tls.
+func (n *Node) loadTLS() error {
+	ca, cert, key := n.cfg.TLSCA, n.cfg.TLSCert, n.cfg.TLSKey
+	if ca == "" {
+		dir := n.state.tlsDir()
+		if err := pki.EnsureDev(dir, n.nodeID, certHosts(n.cfg)); err != nil {
+			return fmt.Errorf("dev TLS material in %s: %w", dir, err)
+		}
+		ca, cert, key = devFile(dir, "ca.pem"), devFile(dir, "node.pem"), devFile(dir, "node-key.pem")
+	}
+	m, err := pki.Load(ca, cert, key)
+	if err != nil {
+		return fmt.Errorf("internal TLS material: %w", err)
+	}
+	if id := m.Identity(); id.Role != pki.RoleNode {
+		return fmt.Errorf("--tls-cert %s: holds %s, not a node certificate (make one with `nodalmerge cert create-node`)", cert, id)
+	}
+	n.tls = m
+	return nil
+}
+
+// joinOrBootstrap makes this node a member of a cluster: a store that
+// already belongs to one resumes it; otherwise this node forms a new
+// single-node cluster (the only way in this release; --join comes with
+// multi-node membership).
+func (n *Node) joinOrBootstrap(ctx context.Context) error {
+	log := n.cfg.Logger
+	if n.store.HadState() {
+		if n.cfg.Bootstrap {
+			log.Warn("--bootstrap ignored: this store already belongs to a cluster", "state_dir", n.state.dir)
+		}
+	} else if err := n.store.BootstrapSingle(); err != nil {
+		return fmt.Errorf("bootstrap cluster: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, leaderTimeout)
+	defer cancel()
+	if _, err := n.store.WaitForLeader(wctx); err != nil {
+		return fmt.Errorf("wait for a raft leader: %w", err)
+	}
+	if !n.store.IsLeader() {
+		return nil
+	}
+	// A restarted node replays its log only after it is elected; the barrier
+	// makes every earlier entry applied before state is read.
+	if err := n.store.Barrier(wctx); err != nil {
+		return fmt.Errorf("catch up with the raft log: %w", err)
+	}
+	created, err := initCluster(wctx, n.store, n.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("cluster initialised", "cluster_id", n.store.ClusterID(), "node_id", n.nodeID)
+	}
+	n.tokenWritten = created
+	if _, err := n.store.EnsureSelfMember(wctx); err != nil {
+		return fmt.Errorf("record member %s: %w", n.nodeID, err)
+	}
+	return nil
+}
+
+// issueBootstrapToken writes the bootstrap operator token when this start
+// formed the cluster, or when the operator asked for a fresh one.
+func (n *Node) issueBootstrapToken(reg *controlplane.Registry) error {
+	log := n.cfg.Logger
+	if !n.tokenWritten && !n.cfg.RecoverOperatorToken {
+		return nil
+	}
+	subject := "bootstrap-operator"
+	if !n.tokenWritten {
+		subject = "recovered-operator@" + n.nodeID
+	}
+	raw, claims, err := mintOperatorToken(n.store, subject, tokenCapabilities(reg), n.cfg.BootstrapTokenTTL, n.cfg.Now())
+	if err != nil {
+		return err
+	}
+	if err := n.state.writePrivate(n.state.tokenPath(), []byte(raw+"\n")); err != nil {
+		return fmt.Errorf("bootstrap operator token: %w", err)
+	}
+	n.tokenWritten = true
+	msg := "bootstrap operator token written"
+	if n.cfg.RecoverOperatorToken {
+		msg = "audit: operator token recovered with --recover-operator-token"
+	}
+	log.Info(msg, "path", n.state.tokenPath(), "token_id", claims.ID, "subject", claims.Subject,
+		"expires_at", claims.ExpiresAt.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func (n *Node) serve(name string, fn func() error) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			n.cfg.Logger.Error("listener failed", "listener", name, "err", err)
+			select {
+			case n.errc <- fmt.Errorf("%s listener: %w", name, err):
+			default:
+			}
+		}
+	}()
+}
+
+// Err reports a listener that stopped serving on its own.
+func (n *Node) Err() <-chan error { return n.errc }
+
+// Stop shuts the node down in order: stop admitting WebSocket clients, close
+// sessions with 1001, stop the admin server, close Raft and its stores. It
+// is idempotent.
+func (n *Node) Stop(ctx context.Context) error {
+	n.stopOnce.Do(func() { n.stopErr = n.stop(ctx) })
+	return n.stopErr
+}
+
+func (n *Node) stop(ctx context.Context) error {
+	var errs []error
+	if n.public != nil {
+		// Closes the listener and idle connections; upgraded WebSockets are
+		// hijacked and closed by the data plane below.
+		if err := n.public.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("public listener: %w", err))
+		}
+	} else if n.publicLis != nil {
+		n.publicLis.Close()
+	}
+	if n.data != nil {
+		if err := n.data.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("data plane: %w", err))
+		}
+	}
+	if n.admin != nil {
+		n.admin.Stop(ctx)
+	} else if n.adminLis != nil {
+		n.adminLis.Close()
+	}
+	if n.metrics != nil {
+		if err := n.metrics.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics listener: %w", err))
+		}
+	} else if n.metricsLis != nil {
+		n.metricsLis.Close()
+	}
+	n.wg.Wait()
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("raft store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NodeID is this node's stable id.
+func (n *Node) NodeID() string { return n.nodeID }
+
+// ClusterID is the id of the cluster this node belongs to.
+func (n *Node) ClusterID() string { return n.store.ClusterID() }
+
+// Store is the node's Raft store.
+func (n *Node) Store() *raftstore.Store { return n.store }
+
+// StateDir is the node's absolute state folder.
+func (n *Node) StateDir() string { return n.state.dir }
+
+// TokenPath is where the bootstrap operator token is kept.
+func (n *Node) TokenPath() string { return n.state.tokenPath() }
+
+// PublicAddr is the bound address of the WebSocket listener.
+func (n *Node) PublicAddr() string { return n.publicLis.Addr().String() }
+
+// AdminAddr is the bound address of the gRPC admin listener.
+func (n *Node) AdminAddr() string { return n.adminLis.Addr().String() }
+
+// RaftAddr is the advertised address of the Raft transport.
+func (n *Node) RaftAddr() string { return n.store.RaftAddr() }
+
+// MetricsAddr is the bound address of the metrics listener, or "".
+func (n *Node) MetricsAddr() string {
+	if n.metricsLis == nil {
+		return ""
+	}
+	return n.metricsLis.Addr().String()
+}
+
+// TLS is the node's internal TLS material.
+func (n *Node) TLS() *pki.Material { return n.tls }

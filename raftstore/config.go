@@ -1,0 +1,159 @@
+package raftstore
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+	"unicode"
+
+	"github.com/hashicorp/raft"
+)
+
+// Config configures Open. Only NodeID, Bind and the two TLS configs are
+// required.
+type Config struct {
+	// NodeID is this node's Raft server id; stable across restarts.
+	NodeID string
+	// Dir holds the Raft log (raft/raft.db) and snapshots (raft/). Empty
+	// keeps everything in memory: fine for a dev node, gone on restart.
+	Dir string
+	// Bind is the Raft listen address, e.g. "127.0.0.1:7880" or
+	// "127.0.0.1:0" for an ephemeral port.
+	Bind string
+	// Advertise is the Raft address other nodes dial. Empty means the
+	// listener's actual address (which must then not be 0.0.0.0 or ::).
+	Advertise string
+	// ServerTLS serves the Raft listener. It must require and verify
+	// client certificates: only nodes may speak Raft.
+	ServerTLS *tls.Config
+	// ClientTLS dials other nodes' Raft listeners.
+	ClientTLS *tls.Config
+	// AdminAddr and PublicAddr are recorded in this node's member record
+	// (EnsureSelfMember) so that others can forward to and report it.
+	AdminAddr, PublicAddr string
+	// Logger receives the store's and Raft's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Timing, tuned for LAN and loopback. A lone voter starts an election after
+// a random wait in [HeartbeatTimeout, 2*HeartbeatTimeout), so 400 ms gives a
+// self-elected single node within 0.4–0.8 s. Heartbeats go out every
+// HeartbeatTimeout/10 (40 ms), so a 3-node cluster still has a tenfold
+// margin before a follower suspects its leader.
+const (
+	heartbeatTimeout   = 400 * time.Millisecond
+	electionTimeout    = 400 * time.Millisecond
+	leaderLeaseTimeout = 200 * time.Millisecond
+	// transportTimeout is the I/O deadline of one Raft RPC.
+	transportTimeout = 10 * time.Second
+	// transportMaxPool is how many idle outbound connections are kept
+	// per peer.
+	transportMaxPool = 3
+	// logCacheSize keeps the most recent entries in memory so replication
+	// to followers does not read them back from bolt.
+	logCacheSize = 512
+	// snapshotsRetained is how many file snapshots are kept on disk.
+	snapshotsRetained = 2
+	// maxCommandBytes caps one proposed command: Raft carries small
+	// control state, never bulk data.
+	maxCommandBytes = 1 << 20
+	// maxNodeIDLen bounds node ids, which end up in logs, certificates
+	// and the Raft configuration.
+	maxNodeIDLen = 128
+)
+
+// validate checks the configuration and returns a clear error naming the
+// offending field.
+func (c *Config) validate() error {
+	if err := validateNodeID(c.NodeID); err != nil {
+		return fmt.Errorf("raftstore: config: NodeID: %w", err)
+	}
+	if c.Bind == "" {
+		return errors.New("raftstore: config: Bind (raft listen address) is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Bind); err != nil {
+		return fmt.Errorf("raftstore: config: Bind %q: %w", c.Bind, err)
+	}
+	if c.Advertise != "" {
+		if err := validateAdvertise(c.Advertise); err != nil {
+			return fmt.Errorf("raftstore: config: Advertise: %w", err)
+		}
+	}
+	if c.ServerTLS == nil {
+		return errors.New("raftstore: config: ServerTLS is required (the raft port is mTLS only)")
+	}
+	if c.ServerTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+		return fmt.Errorf("raftstore: config: ServerTLS.ClientAuth is %v, want RequireAndVerifyClientCert", c.ServerTLS.ClientAuth)
+	}
+	if c.ServerTLS.Certificates == nil && c.ServerTLS.GetCertificate == nil && c.ServerTLS.GetConfigForClient == nil {
+		return errors.New("raftstore: config: ServerTLS has no certificate")
+	}
+	if c.ClientTLS == nil {
+		return errors.New("raftstore: config: ClientTLS is required (the raft port is mTLS only)")
+	}
+	if c.ClientTLS.Certificates == nil && c.ClientTLS.GetClientCertificate == nil {
+		return errors.New("raftstore: config: ClientTLS has no client certificate")
+	}
+	return nil
+}
+
+// validateNodeID accepts non-empty printable ids without spaces: they end
+// up in logs, certificates and the Raft configuration.
+func validateNodeID(id string) error {
+	if id == "" {
+		return errors.New("node id is required")
+	}
+	if len(id) > maxNodeIDLen {
+		return fmt.Errorf("node id longer than %d bytes", maxNodeIDLen)
+	}
+	for _, r := range id {
+		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return fmt.Errorf("node id %q contains space or control characters", id)
+		}
+	}
+	return nil
+}
+
+// validateAdvertise requires host:port with a concrete host and a non-zero
+// port: it is what peers dial, forever recorded in the Raft configuration.
+func validateAdvertise(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: %w", addr, err)
+	}
+	if host == "" {
+		return fmt.Errorf("%q: missing host", addr)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%q: unspecified address is not reachable by peers", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return fmt.Errorf("%q: port must be 1-65535", addr)
+	}
+	return nil
+}
+
+// raftConfig builds the hashicorp/raft configuration.
+func (c *Config) raftConfig(logger *hclogAdapter) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.HeartbeatTimeout = heartbeatTimeout
+	rc.ElectionTimeout = electionTimeout
+	rc.LeaderLeaseTimeout = leaderLeaseTimeout
+	rc.Logger = logger
+	// Skip the legacy per-peer metric names (peer id in the name rather
+	// than a label); the labelled ones carry the same data.
+	rc.NoLegacyTelemetry = true
+	return rc
+}
+
+// advertiseAddr is a net.Addr for an advertised host:port that may be a
+// DNS name (so it cannot be a *net.TCPAddr).
+type advertiseAddr string
+
+func (a advertiseAddr) Network() string { return "tcp" }
+func (a advertiseAddr) String() string  { return string(a) }
