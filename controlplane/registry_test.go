@@ -28,6 +28,10 @@ func TestRegistryFromCompiledProtos(t *testing.T) {
 			Name: "cluster.list-members", Capability: "cluster.read",
 			FullMethod: adminv1.ClusterService_ListMembers_FullMethodName,
 		},
+		"token.mint-operator": {
+			Name: "token.mint-operator", Capability: "cluster.admin",
+			FullMethod: adminv1.TokenService_MintOperatorToken_FullMethodName,
+		},
 	}
 	for name, w := range want {
 		got, ok := r.ByName(name)

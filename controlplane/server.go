@@ -85,8 +85,9 @@ type Server struct {
 }
 
 // NewServer builds the registry from the proto options, wires the
-// interceptors and registers ClusterService, health and reflection. It
-// refuses configurations that would serve without client certificates.
+// interceptors and registers ClusterService, TokenService, health and
+// reflection. It refuses configurations that would serve without client
+// certificates.
 func NewServer(cfg Config) (*Server, error) {
 	registry, err := NewRegistry()
 	if err != nil {
@@ -96,9 +97,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.registerService(&adminv1.ClusterService_ServiceDesc, &clusterService{nodeID: cfg.NodeID, cluster: cfg.Cluster}); err != nil {
-		s.metrics.unregister(cfg.Metrics)
-		return nil, err
+	services := []struct {
+		desc *grpc.ServiceDesc
+		impl any
+	}{
+		{&adminv1.ClusterService_ServiceDesc, &clusterService{nodeID: cfg.NodeID, cluster: cfg.Cluster}},
+		{&adminv1.TokenService_ServiceDesc, &tokenService{cluster: cfg.Cluster, logger: s.logger, now: s.now}},
+	}
+	for _, svc := range services {
+		if err := s.registerService(svc.desc, svc.impl); err != nil {
+			s.metrics.unregister(cfg.Metrics)
+			return nil, err
+		}
 	}
 	s.markServing()
 	return s, nil

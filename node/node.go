@@ -61,14 +61,16 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 func (n *Node) start(ctx context.Context) (err error) {
 	cfg := n.cfg
-	log := cfg.Logger
-
 	if n.state, err = openStateFolder(cfg.StoreDir); err != nil {
 		return err
 	}
 	if n.nodeID, err = n.state.nodeID(cfg.NodeID); err != nil {
 		return err
 	}
+	// Every line this node logs names it, so the logs of a cluster can be
+	// read together.
+	n.cfg.Logger = cfg.Logger.With("node", n.nodeID)
+	cfg, log := n.cfg, n.cfg.Logger
 	if err := n.loadTLS(); err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ClientTLS:  n.tls.ClientConfig(""),
 		AdminAddr:  advertised(cfg.AdvertiseAdminListen, n.adminLis),
 		PublicAddr: advertised(cfg.AdvertiseListen, n.publicLis),
-		Logger:     log.With("component", "raft"),
+		Logger:     log, // raftstore names itself as the component
 	})
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)
@@ -118,7 +120,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		NodeID:  n.nodeID,
 		TLS:     n.tls.ServerConfig(),
 		Cluster: n.store,
-		Logger:  log.With("component", "admin"),
+		Logger:  log.With("component", "controlplane"),
 		Metrics: reg,
 		Now:     cfg.Now,
 	})
@@ -151,7 +153,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		n.serve("metrics", func() error { return n.metrics.Serve(n.metricsLis) })
 	}
 
-	log.Info("node started", "node_id", n.nodeID, "cluster_id", n.store.ClusterID(),
+	log.Info("node started", "cluster_id", n.store.ClusterID(),
 		"public", n.publicLis.Addr().String(), "admin", n.adminLis.Addr().String(), "raft", n.store.RaftAddr(),
 		"durable", n.state.durable, "state_dir", n.state.dir)
 	if cfg.Banner != nil {
@@ -213,7 +215,7 @@ func (n *Node) joinOrBootstrap(ctx context.Context) error {
 		return err
 	}
 	if created {
-		log.Info("cluster initialised", "cluster_id", n.store.ClusterID(), "node_id", n.nodeID)
+		log.Info("cluster initialised", "cluster_id", n.store.ClusterID())
 	}
 	n.tokenWritten = created
 	if _, err := n.store.EnsureSelfMember(wctx); err != nil {

@@ -13,6 +13,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newCertCommand())
+	root.AddCommand(newServeCommand(), newCertCommand(), newTokenCommand())
 	return root
 }
