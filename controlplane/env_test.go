@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 	"github.com/nodalmerge/nodalmerge-go/keyring"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 	"github.com/nodalmerge/nodalmerge-go/pki/pkitest"
@@ -59,24 +59,6 @@ func (r *recorder) take() []AuditEvent {
 	return out
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type envOptions struct {
 	// logAudit leaves Config.Audit nil so events go to the logger.
 	logAudit bool
@@ -93,7 +75,7 @@ type env struct {
 	srv     *Server
 	addr    string
 	audit   *recorder
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	metrics *prometheus.Registry
 	now     time.Time
 	kid     string
@@ -106,7 +88,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	e := &env{
 		pki:     pkitest.New(t),
 		audit:   &recorder{},
-		logs:    &syncBuffer{},
+		logs:    &syncbuf.Buffer{},
 		metrics: prometheus.NewRegistry(),
 		now:     time.Now().Truncate(time.Second),
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
+	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 )
 
 // TestRecoveryInterceptor drives the recovery handler through the
@@ -40,7 +41,7 @@ func TestRecoveryInterceptor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &syncBuffer{}
+			logs := &syncbuf.Buffer{}
 			intercept := recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(
 				recoverPanic(slog.New(slog.NewJSONHandler(logs, nil)))))
 			resp, err := intercept(context.Background(), []int{1}, &grpc.UnaryServerInfo{FullMethod: "/x/Y"}, tt.handler)

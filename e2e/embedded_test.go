@@ -96,14 +96,11 @@ func TestEmbeddedDefault(t *testing.T) {
 // calls need a token; a client without a certificate never gets in.
 func TestAdminOverMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0")
+	s := startServer(t, dir, loopbackPorts()...)
 	tlsDir := filepath.Join(s.stateDir(), "tls")
-	cert := []string{"-cacert", filepath.Join(tlsDir, "ca.pem"), "-cert", filepath.Join(tlsDir, "operator.pem"), "-key", filepath.Join(tlsDir, "operator-key.pem")}
-	raw, err := os.ReadFile(filepath.Join(s.stateDir(), "bootstrap-operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bearer := "authorization: Bearer " + strings.TrimSpace(string(raw))
+	cert := s.operatorTLS()
+	bootstrap := s.bootstrapToken(t)
+	bearer := "authorization: Bearer " + bootstrap
 
 	t.Run("reflection lists the services with only a certificate", func(t *testing.T) {
 		r := grpcurl(t, append(cert, s.admin, "list")...)
@@ -141,7 +138,7 @@ func TestAdminOverMutualTLS(t *testing.T) {
 		}
 	})
 	t.Run("a forged token is UNAUTHENTICATED", func(t *testing.T) {
-		parts := strings.Split(strings.TrimSpace(string(raw)), ".")
+		parts := strings.Split(bootstrap, ".")
 		forged := parts[0] + "." + parts[1] + "." + strings.Repeat("A", len(parts[2]))
 		r := grpcurl(t, append(cert, "-H", "authorization: Bearer "+forged, s.admin, "nodalmerge.admin.v1.ClusterService/GetStatus")...)
 		if r.code == 0 || !strings.Contains(r.out, "Code: Unauthenticated") || !strings.Contains(r.out, "signature verification failed") {

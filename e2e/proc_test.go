@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,10 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 )
 
 const (
@@ -25,7 +25,7 @@ const (
 type server struct {
 	cmd     *exec.Cmd
 	dir     string // working directory
-	stderr  *syncBuffer
+	stderr  *syncbuf.Buffer
 	banner  []string
 	wsURL   string // ws://host:port/ws/
 	admin   string
@@ -44,7 +44,7 @@ var (
 // The process is stopped (SIGTERM, then SIGKILL) when the test ends.
 func startServer(t *testing.T, dir string, args ...string) *server {
 	t.Helper()
-	s := &server{dir: dir, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &server{dir: dir, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bins.nodalmerge, append([]string{"serve"}, args...)...)
 	s.cmd.Dir = dir
 	s.cmd.Env = cleanEnv()
@@ -137,6 +137,28 @@ func (s *server) kill(t *testing.T) {
 	}
 }
 
+// loopbackPorts makes a server listen on loopback ports the kernel picks,
+// so tests never collide with each other or with a running server.
+func loopbackPorts() []string {
+	return []string{"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0"}
+}
+
+// operatorTLS is grpcurl's flags for the server's dev operator certificate.
+func (s *server) operatorTLS() []string {
+	dir := filepath.Join(s.stateDir(), "tls")
+	return []string{"-cacert", filepath.Join(dir, "ca.pem"), "-cert", filepath.Join(dir, "operator.pem"), "-key", filepath.Join(dir, "operator-key.pem")}
+}
+
+// bootstrapToken reads the server's bootstrap operator token.
+func (s *server) bootstrapToken(t *testing.T) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(s.stateDir(), "bootstrap-operator.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(raw))
+}
+
 // stateDir is the embedded default's state folder for a server run in dir
 // without --store.
 func (s *server) stateDir() string { return filepath.Join(s.dir, ".nodalmerge") }
@@ -196,22 +218,4 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

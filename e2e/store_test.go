@@ -15,7 +15,7 @@ import (
 func TestStoreRestartKeepsClusterAndKeyring(t *testing.T) {
 	dir := t.TempDir()
 	store := filepath.Join(dir, "store")
-	args := []string{"--store", store, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0"}
+	args := append([]string{"--store", store}, loopbackPorts()...)
 
 	first := startServer(t, dir, args...)
 	before := parseStatus(t, runShell(t, dir, first.grpcurl))

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,14 +17,9 @@ import (
 // exactly what it was given.
 func TestLeastPrivilegeOperatorTokens(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0")
-	tlsDir := filepath.Join(s.stateDir(), "tls")
-	cert := []string{"-cacert", filepath.Join(tlsDir, "ca.pem"), "-cert", filepath.Join(tlsDir, "operator.pem"), "-key", filepath.Join(tlsDir, "operator-key.pem")}
-	raw, err := os.ReadFile(filepath.Join(s.stateDir(), "bootstrap-operator.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootstrap := strings.TrimSpace(string(raw))
+	s := startServer(t, dir, loopbackPorts()...)
+	cert := s.operatorTLS()
+	bootstrap := s.bootstrapToken(t)
 	getStatus := func(t *testing.T, jwt string) grpcurlResult {
 		t.Helper()
 		return grpcurl(t, append(cert, "-H", "authorization: Bearer "+jwt, s.admin, "nodalmerge.admin.v1.ClusterService/GetStatus")...)

@@ -18,7 +18,7 @@ import (
 // server process see each other join and exchange a signed pack; the sender
 // gets pack-ack and no echo.
 func TestRoomExchangeAcrossProcess(t *testing.T) {
-	s := startServer(t, t.TempDir(), "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0")
+	s := startServer(t, t.TempDir(), loopbackPorts()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url := s.wsURL + "e2e-room"

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/nodalmerge/nodalmerge-go/dataplane"
 )
 
 // Defaults of SPEC section 1.
@@ -19,9 +21,9 @@ const (
 	DefaultAdminListen       = "127.0.0.1:7879"
 	DefaultRaftListen        = "127.0.0.1:7880"
 	DefaultStateDir          = ".nodalmerge"
-	DefaultHandshakeTimeout  = 15 * time.Second
-	DefaultMaxFrameBytes     = 1 << 20
-	DefaultBroadcastCapacity = 512
+	DefaultHandshakeTimeout  = dataplane.DefaultHandshakeTimeout
+	DefaultMaxFrameBytes     = dataplane.DefaultMaxFrameBytes
+	DefaultBroadcastCapacity = dataplane.DefaultSendQueue
 	DefaultBootstrapTokenTTL = time.Hour
 )
 

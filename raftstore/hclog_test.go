@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 )
 
 func TestHCLogAdapter(t *testing.T) {
-	var buf syncBuffer
+	var buf syncbuf.Buffer
 	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var h hclog.Logger = newHCLogAdapter(l, "raft")
 

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,24 +59,6 @@ func putMemberCmd(m *statev1.Member) *statev1.Command {
 
 func removeMemberCmd(id string) *statev1.Command {
 	return &statev1.Command{Kind: &statev1.Command_RemoveMember{RemoveMember: &statev1.RemoveMember{NodeId: id}}}
-}
-
-// syncBuffer is a goroutine-safe log sink for asserting on log output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testLogger logs through t.Log when -v is set, else discards.
