@@ -171,7 +171,10 @@ func mkNode(t testing.TB, key ed25519.PrivateKey, lamport uint64, parents ...his
 func mkNodeAt(t testing.TB, key ed25519.PrivateKey, lamport uint64, wall time.Time, blob []byte, parents ...history.ID) (*syncv1.Node, history.ID) {
 	t.Helper()
 	tx := &syncv1.Transaction{Lamport: lamport, WallMs: uint64(wall.UnixMilli())}
-	op := &syncv1.Op{Path: "world/k", Kind: &syncv1.Op_Set{Set: &syncv1.MapSet{Value: []byte(`1`)}}}
+	// A random value makes every call a distinct node: two nodes with the
+	// same lamport and parents made in one millisecond must not collapse
+	// into one id.
+	op := &syncv1.Op{Path: "world/k", Kind: &syncv1.Op_Set{Set: &syncv1.MapSet{Value: []byte(rand.Text())}}}
 	if blob != nil {
 		op = &syncv1.Op{Path: "world/blob", Kind: &syncv1.Op_SetBlob{SetBlob: &syncv1.SetBlob{Data: blob}}}
 	}
