@@ -152,11 +152,16 @@ func (s *server) operatorTLS() []string {
 // bootstrapToken reads the server's bootstrap operator token.
 func (s *server) bootstrapToken(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(s.stateDir(), "bootstrap-operator.token"))
+	return strings.TrimSpace(readFile(t, filepath.Join(s.stateDir(), "bootstrap-operator.token")))
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimSpace(string(raw))
+	return string(b)
 }
 
 // stateDir is the embedded default's state folder for a server run in dir
