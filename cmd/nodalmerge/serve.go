@@ -57,7 +57,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.AdvertiseRaftListen, "advertise-raft-listen", "", "Raft address advertised to other nodes (default: the bound address)")
 	f.BoolVar(&cfg.Bootstrap, "bootstrap", false, "form a new cluster (implied for a lone node without state; ignored on a store that already has one)")
 	f.StringVar(&cfg.TLSCA, "tls-ca", "", "cluster CA bundle (PEM) for both internal listeners; replaces the generated material")
-	f.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, from `nodalmerge cert create-node`)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, made by 'nodalmerge cert create-node')")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
 	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", node.DefaultHandshakeTimeout, "time a WebSocket client has to send hello")
 	f.Int64Var(&cfg.MaxFrameBytes, "max-frame-bytes", node.DefaultMaxFrameBytes, "largest WebSocket frame accepted (larger: close 1009)")
