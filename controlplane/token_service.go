@@ -2,10 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -24,14 +21,13 @@ import (
 // token.MaxTokenBytes: caps are bounded by the caller's own token, rooms and
 // subject by these.
 const (
-	mintCommand         = "token.mint-operator"
-	maxSubjectBytes     = 128
-	maxMintRooms        = 32
-	maxMintRoomBytes    = 128
-	defaultOperatorTTL  = time.Hour
-	maxOperatorTTL      = 24 * time.Hour
-	minOperatorTTL      = time.Second // JWT times have whole-second precision
-	operatorTokenIDSize = 16
+	mintCommand        = "token.mint-operator"
+	maxSubjectBytes    = 128
+	maxMintRooms       = 32
+	maxMintRoomBytes   = 128
+	defaultOperatorTTL = time.Hour
+	maxOperatorTTL     = 24 * time.Hour
+	minOperatorTTL     = time.Second // JWT times have whole-second precision
 )
 
 // tokenService mints operator tokens. Authorization (cluster.admin) has
@@ -84,7 +80,7 @@ func (ts *tokenService) MintOperatorToken(ctx context.Context, req *adminv1.Mint
 		}
 		return nil, internalError()
 	}
-	id, err := newTokenID()
+	id, err := token.NewID()
 	if err != nil {
 		ts.logger.ErrorContext(ctx, "token.mint-operator: token id", "error", err)
 		return nil, internalError()
@@ -214,14 +210,4 @@ func mintTTL(req *adminv1.MintOperatorTokenRequest) (time.Duration, error) {
 		return 0, invalid("ttl %s is out of range: use 1s to 24h (or leave it unset for 1h)", ttl)
 	}
 	return ttl, nil
-}
-
-// newTokenID is a random 16-byte hex token id, chosen here (not by
-// token.MintOperator) so the handler can log and answer it.
-func newTokenID() (string, error) {
-	var b [operatorTokenIDSize]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("controlplane: random token id: %w", err)
-	}
-	return hex.EncodeToString(b[:]), nil
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -83,23 +82,23 @@ func mintOperatorToken(store *raftstore.Store, subject string, caps []string, tt
 	if err != nil {
 		return "", token.OperatorClaims{}, fmt.Errorf("operator signing key: %w", err)
 	}
+	id, err := token.NewID()
+	if err != nil {
+		return "", token.OperatorClaims{}, err
+	}
 	claims := token.OperatorClaims{
 		ClusterID: store.ClusterID(),
 		Subject:   subject,
 		Caps:      caps,
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
+		ID:        id,
 	}
 	raw, err := token.MintOperator(kid, priv, claims)
 	if err != nil {
 		return "", token.OperatorClaims{}, fmt.Errorf("mint operator token: %w", err)
 	}
-	// MintOperator fills in the token id; read it back for the logs.
-	verified, err := token.VerifyOperator(raw, operatorKeys(store, now), claims.ClusterID, now)
-	if err != nil {
-		return "", token.OperatorClaims{}, fmt.Errorf("check minted operator token: %w", err)
-	}
-	return raw, *verified, nil
+	return raw, claims, nil
 }
 
 // tokenFileStatus says whether the bootstrap token file still holds a token
@@ -109,16 +108,9 @@ func tokenFileStatus(path string, store *raftstore.Store, now time.Time) string 
 	if err != nil {
 		return "missing: restart with --recover-operator-token to write a fresh one"
 	}
-	claims, err := token.VerifyOperator(strings.TrimSpace(string(raw)), operatorKeys(store, now), store.ClusterID(), now)
+	claims, err := token.VerifyOperator(strings.TrimSpace(string(raw)), token.KeyringKeyFunc(store.Keys(), now), store.ClusterID(), now)
 	if err != nil {
 		return fmt.Sprintf("no longer valid (%v): restart with --recover-operator-token to write a fresh one", err)
 	}
 	return "valid until " + claims.ExpiresAt.UTC().Format(time.RFC3339)
-}
-
-// operatorKeys looks operator-token keys up in the replicated keyring.
-func operatorKeys(store *raftstore.Store, now time.Time) token.KeyFunc {
-	return func(kid string) (ed25519.PublicKey, error) {
-		return keyring.VerifyKey(store.Keys(), statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, kid, now)
-	}
 }

@@ -53,11 +53,11 @@ func MintOperator(kid string, priv ed25519.PrivateKey, c OperatorClaims) (string
 		return "", errors.New("token: mint: caps and rooms must not contain empty strings")
 	}
 	if c.ID == "" {
-		var b [16]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", fmt.Errorf("token: mint: random token id: %w", err)
+		id, err := NewID()
+		if err != nil {
+			return "", fmt.Errorf("token: mint: %w", err)
 		}
-		c.ID = hex.EncodeToString(b[:])
+		c.ID = id
 	}
 	caps := c.Caps
 	if caps == nil {
@@ -81,6 +81,17 @@ func MintOperator(kid string, priv ed25519.PrivateKey, c OperatorClaims) (string
 		return "", fmt.Errorf("token: mint %s: token would be %d bytes, over the %d-byte limit", c.ID, len(s), MaxTokenBytes)
 	}
 	return s, nil
+}
+
+// NewID returns a random 16-byte hex token id (the jti). Callers that must
+// log or answer the id of a token they mint choose it with NewID and pass
+// it in OperatorClaims.ID.
+func NewID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("token: random token id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 func slicesHasEmpty(s []string) bool {
