@@ -5,6 +5,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+
+	"github.com/nodalmerge/nodalmerge-go/pki"
 )
 
 // writeBanner prints what a newcomer needs: where to connect and a grpcurl
@@ -27,7 +29,8 @@ func (n *Node) writeBanner(w io.Writer) {
 	ca, cert, key := n.cfg.TLSCA, "<operator.pem>", "<operator-key.pem>"
 	if ca == "" {
 		dir := n.state.tlsDir()
-		ca, cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "operator.pem"), filepath.Join(dir, "operator-key.pem")
+		opCert, opKey := pki.ClientFiles(pki.DevOperatorName)
+		ca, cert, key = filepath.Join(dir, pki.CAFile), filepath.Join(dir, opCert), filepath.Join(dir, opKey)
 	}
 	fmt.Fprintf(w, "Try the admin API:\n")
 	fmt.Fprintf(w, "  grpcurl -cacert %s -cert %s -key %s -H \"authorization: Bearer $(cat %s)\" %s nodalmerge.admin.v1.ClusterService/GetStatus\n",

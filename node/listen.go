@@ -5,7 +5,6 @@ import (
 	"log"
 	"log/slog"
 	"net"
-	"path/filepath"
 )
 
 func listen(flag, addr string) (net.Listener, error) {
@@ -53,8 +52,6 @@ func certHosts(c Config) []string {
 	}
 	return hosts
 }
-
-func devFile(dir, name string) string { return filepath.Join(dir, name) }
 
 // slogErrorLog routes net/http's internal errors into the structured log.
 func slogErrorLog(l *slog.Logger, listener string) *log.Logger {

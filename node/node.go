@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -171,7 +172,7 @@ func (n *Node) loadTLS() error {
 		if err := pki.EnsureDev(dir, n.nodeID, certHosts(n.cfg)); err != nil {
 			return fmt.Errorf("dev TLS material in %s: %w", dir, err)
 		}
-		ca, cert, key = devFile(dir, "ca.pem"), devFile(dir, "node.pem"), devFile(dir, "node-key.pem")
+		ca, cert, key = filepath.Join(dir, pki.CAFile), filepath.Join(dir, pki.NodeFile), filepath.Join(dir, pki.NodeKeyFile)
 	}
 	m, err := pki.Load(ca, cert, key)
 	if err != nil {
