@@ -263,7 +263,9 @@ type Member struct {
 	// Whether the member votes.
 	Voter bool `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
 	// "leader" or "follower" as seen by the answering node.
-	State         string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	State string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	// Whether the node is draining (topology.drain-node).
+	Draining      bool `protobuf:"varint,7,opt,name=draining,proto3" json:"draining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -340,6 +342,441 @@ func (x *Member) GetState() string {
 	return ""
 }
 
+func (x *Member) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
+// JoinRequest carries the joining node's advertised addresses. node_id must
+// be the node id in the caller's certificate.
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	AdminAddr     string                 `protobuf:"bytes,3,opt,name=admin_addr,json=adminAddr,proto3" json:"admin_addr,omitempty"`
+	PublicAddr    string                 `protobuf:"bytes,4,opt,name=public_addr,json=publicAddr,proto3" json:"public_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *JoinRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetAdminAddr() string {
+	if x != nil {
+		return x.AdminAddr
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetPublicAddr() string {
+	if x != nil {
+		return x.PublicAddr
+	}
+	return ""
+}
+
+// JoinResponse answers the cluster the node joined.
+type JoinResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	LeaderId  string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	// Raft index of the member record.
+	RaftIndex     uint64 `protobuf:"varint,3,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *JoinResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *JoinResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *JoinResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+// RemoveMemberRequest names the member to remove.
+type RemoveMemberRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberRequest) Reset() {
+	*x = RemoveMemberRequest{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberRequest) ProtoMessage() {}
+
+func (x *RemoveMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveMemberRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RemoveMemberRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// RemoveMemberResponse answers the Raft index of the removal.
+type RemoveMemberResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RaftIndex     uint64                 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveMemberResponse) Reset() {
+	*x = RemoveMemberResponse{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveMemberResponse) ProtoMessage() {}
+
+func (x *RemoveMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveMemberResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RemoveMemberResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+// TransferLeadershipRequest names the new leader (optional).
+type TransferLeadershipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TransferLeadershipRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// TransferLeadershipResponse answers who leads after the transfer.
+type TransferLeadershipResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	LeaderId string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Term     uint64                 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	// Raft index of the last entry at the time of the transfer.
+	RaftIndex     uint64 `protobuf:"varint,3,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TransferLeadershipResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *TransferLeadershipResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *TransferLeadershipResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+// SnapshotRequest has no fields.
+type SnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{11}
+}
+
+// SnapshotResponse describes the snapshot taken.
+type SnapshotResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The last Raft index the snapshot covers.
+	RaftIndex     uint64 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	Term          uint64 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotResponse) Reset() {
+	*x = SnapshotResponse{}
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotResponse) ProtoMessage() {}
+
+func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
+func (*SnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SnapshotResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *SnapshotResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *SnapshotResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
 var File_nodalmerge_admin_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_admin_v1_cluster_proto_rawDesc = "" +
@@ -358,7 +795,7 @@ const file_nodalmerge_admin_v1_cluster_proto_rawDesc = "" +
 	"\fcommit_index\x18\b \x01(\x04R\vcommitIndex\"\x14\n" +
 	"\x12ListMembersRequest\"L\n" +
 	"\x13ListMembersResponse\x125\n" +
-	"\amembers\x18\x01 \x03(\v2\x1b.nodalmerge.admin.v1.MemberR\amembers\"\xaa\x01\n" +
+	"\amembers\x18\x01 \x03(\v2\x1b.nodalmerge.admin.v1.MemberR\amembers\"\xc6\x01\n" +
 	"\x06Member\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1d\n" +
@@ -367,12 +804,52 @@ const file_nodalmerge_admin_v1_cluster_proto_rawDesc = "" +
 	"\vpublic_addr\x18\x04 \x01(\tR\n" +
 	"publicAddr\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x14\n" +
-	"\x05state\x18\x06 \x01(\tR\x05state2\xa4\x02\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x1a\n" +
+	"\bdraining\x18\a \x01(\bR\bdraining\"\x83\x01\n" +
+	"\vJoinRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1d\n" +
+	"\n" +
+	"admin_addr\x18\x03 \x01(\tR\tadminAddr\x12\x1f\n" +
+	"\vpublic_addr\x18\x04 \x01(\tR\n" +
+	"publicAddr\"i\n" +
+	"\fJoinResponse\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x1b\n" +
+	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x03 \x01(\x04R\traftIndex\".\n" +
+	"\x13RemoveMemberRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"5\n" +
+	"\x14RemoveMemberResponse\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex\"4\n" +
+	"\x19TransferLeadershipRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"l\n" +
+	"\x1aTransferLeadershipResponse\x12\x1b\n" +
+	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x03 \x01(\x04R\traftIndex\"\x11\n" +
+	"\x0fSnapshotRequest\"^\n" +
+	"\x10SnapshotResponse\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x02 \x01(\x04R\traftIndex\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term2\xd5\x06\n" +
 	"\x0eClusterService\x12\x81\x01\n" +
 	"\tGetStatus\x12%.nodalmerge.admin.v1.GetStatusRequest\x1a&.nodalmerge.admin.v1.GetStatusResponse\"%\x8a\xb5\x18\x1e\n" +
 	"\x0ecluster.status\x12\fcluster.read\x90\x02\x01\x12\x8d\x01\n" +
 	"\vListMembers\x12'.nodalmerge.admin.v1.ListMembersRequest\x1a(.nodalmerge.admin.v1.ListMembersResponse\"+\x8a\xb5\x18$\n" +
-	"\x14cluster.list-members\x12\fcluster.read\x90\x02\x01BEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1;adminv1b\x06proto3"
+	"\x14cluster.list-members\x12\fcluster.read\x90\x02\x01\x12o\n" +
+	"\x04Join\x12 .nodalmerge.admin.v1.JoinRequest\x1a!.nodalmerge.admin.v1.JoinResponse\"\"\x8a\xb5\x18\x1e\n" +
+	"\fcluster.join\x12\fcluster.node \x01\x12\x91\x01\n" +
+	"\fRemoveMember\x12(.nodalmerge.admin.v1.RemoveMemberRequest\x1a).nodalmerge.admin.v1.RemoveMemberResponse\",\x8a\xb5\x18(\n" +
+	"\x15cluster.remove-member\x12\rcluster.admin \x01\x12\xa9\x01\n" +
+	"\x12TransferLeadership\x12..nodalmerge.admin.v1.TransferLeadershipRequest\x1a/.nodalmerge.admin.v1.TransferLeadershipResponse\"2\x8a\xb5\x18.\n" +
+	"\x1bcluster.transfer-leadership\x12\rcluster.admin \x01\x12~\n" +
+	"\bSnapshot\x12$.nodalmerge.admin.v1.SnapshotRequest\x1a%.nodalmerge.admin.v1.SnapshotResponse\"%\x8a\xb5\x18!\n" +
+	"\x10cluster.snapshot\x12\rcluster.adminBEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_nodalmerge_admin_v1_cluster_proto_rawDescOnce sync.Once
@@ -386,26 +863,42 @@ func file_nodalmerge_admin_v1_cluster_proto_rawDescGZIP() []byte {
 	return file_nodalmerge_admin_v1_cluster_proto_rawDescData
 }
 
-var file_nodalmerge_admin_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_nodalmerge_admin_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_nodalmerge_admin_v1_cluster_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),    // 0: nodalmerge.admin.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),   // 1: nodalmerge.admin.v1.GetStatusResponse
-	(*ListMembersRequest)(nil),  // 2: nodalmerge.admin.v1.ListMembersRequest
-	(*ListMembersResponse)(nil), // 3: nodalmerge.admin.v1.ListMembersResponse
-	(*Member)(nil),              // 4: nodalmerge.admin.v1.Member
+	(*GetStatusRequest)(nil),           // 0: nodalmerge.admin.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),          // 1: nodalmerge.admin.v1.GetStatusResponse
+	(*ListMembersRequest)(nil),         // 2: nodalmerge.admin.v1.ListMembersRequest
+	(*ListMembersResponse)(nil),        // 3: nodalmerge.admin.v1.ListMembersResponse
+	(*Member)(nil),                     // 4: nodalmerge.admin.v1.Member
+	(*JoinRequest)(nil),                // 5: nodalmerge.admin.v1.JoinRequest
+	(*JoinResponse)(nil),               // 6: nodalmerge.admin.v1.JoinResponse
+	(*RemoveMemberRequest)(nil),        // 7: nodalmerge.admin.v1.RemoveMemberRequest
+	(*RemoveMemberResponse)(nil),       // 8: nodalmerge.admin.v1.RemoveMemberResponse
+	(*TransferLeadershipRequest)(nil),  // 9: nodalmerge.admin.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 10: nodalmerge.admin.v1.TransferLeadershipResponse
+	(*SnapshotRequest)(nil),            // 11: nodalmerge.admin.v1.SnapshotRequest
+	(*SnapshotResponse)(nil),           // 12: nodalmerge.admin.v1.SnapshotResponse
 }
 var file_nodalmerge_admin_v1_cluster_proto_depIdxs = []int32{
-	4, // 0: nodalmerge.admin.v1.GetStatusResponse.members:type_name -> nodalmerge.admin.v1.Member
-	4, // 1: nodalmerge.admin.v1.ListMembersResponse.members:type_name -> nodalmerge.admin.v1.Member
-	0, // 2: nodalmerge.admin.v1.ClusterService.GetStatus:input_type -> nodalmerge.admin.v1.GetStatusRequest
-	2, // 3: nodalmerge.admin.v1.ClusterService.ListMembers:input_type -> nodalmerge.admin.v1.ListMembersRequest
-	1, // 4: nodalmerge.admin.v1.ClusterService.GetStatus:output_type -> nodalmerge.admin.v1.GetStatusResponse
-	3, // 5: nodalmerge.admin.v1.ClusterService.ListMembers:output_type -> nodalmerge.admin.v1.ListMembersResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4,  // 0: nodalmerge.admin.v1.GetStatusResponse.members:type_name -> nodalmerge.admin.v1.Member
+	4,  // 1: nodalmerge.admin.v1.ListMembersResponse.members:type_name -> nodalmerge.admin.v1.Member
+	0,  // 2: nodalmerge.admin.v1.ClusterService.GetStatus:input_type -> nodalmerge.admin.v1.GetStatusRequest
+	2,  // 3: nodalmerge.admin.v1.ClusterService.ListMembers:input_type -> nodalmerge.admin.v1.ListMembersRequest
+	5,  // 4: nodalmerge.admin.v1.ClusterService.Join:input_type -> nodalmerge.admin.v1.JoinRequest
+	7,  // 5: nodalmerge.admin.v1.ClusterService.RemoveMember:input_type -> nodalmerge.admin.v1.RemoveMemberRequest
+	9,  // 6: nodalmerge.admin.v1.ClusterService.TransferLeadership:input_type -> nodalmerge.admin.v1.TransferLeadershipRequest
+	11, // 7: nodalmerge.admin.v1.ClusterService.Snapshot:input_type -> nodalmerge.admin.v1.SnapshotRequest
+	1,  // 8: nodalmerge.admin.v1.ClusterService.GetStatus:output_type -> nodalmerge.admin.v1.GetStatusResponse
+	3,  // 9: nodalmerge.admin.v1.ClusterService.ListMembers:output_type -> nodalmerge.admin.v1.ListMembersResponse
+	6,  // 10: nodalmerge.admin.v1.ClusterService.Join:output_type -> nodalmerge.admin.v1.JoinResponse
+	8,  // 11: nodalmerge.admin.v1.ClusterService.RemoveMember:output_type -> nodalmerge.admin.v1.RemoveMemberResponse
+	10, // 12: nodalmerge.admin.v1.ClusterService.TransferLeadership:output_type -> nodalmerge.admin.v1.TransferLeadershipResponse
+	12, // 13: nodalmerge.admin.v1.ClusterService.Snapshot:output_type -> nodalmerge.admin.v1.SnapshotResponse
+	8,  // [8:14] is the sub-list for method output_type
+	2,  // [2:8] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_nodalmerge_admin_v1_cluster_proto_init() }
@@ -420,7 +913,7 @@ func file_nodalmerge_admin_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodalmerge_admin_v1_cluster_proto_rawDesc), len(file_nodalmerge_admin_v1_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -167,6 +167,339 @@ func (x *MintOperatorTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// MintRoomTokenRequest describes the room token to mint.
+type MintRoomTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// Hex of the connecting peer's 32-byte Ed25519 public key.
+	PeerPubkey string `protobuf:"bytes,2,opt,name=peer_pubkey,json=peerPubkey,proto3" json:"peer_pubkey,omitempty"`
+	// Capability classes and read:/write: path grants.
+	Caps []string `protobuf:"bytes,3,rep,name=caps,proto3" json:"caps,omitempty"`
+	// Lifetime (default 1h).
+	Ttl           *durationpb.Duration `protobuf:"bytes,4,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MintRoomTokenRequest) Reset() {
+	*x = MintRoomTokenRequest{}
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MintRoomTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MintRoomTokenRequest) ProtoMessage() {}
+
+func (x *MintRoomTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MintRoomTokenRequest.ProtoReflect.Descriptor instead.
+func (*MintRoomTokenRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_token_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MintRoomTokenRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *MintRoomTokenRequest) GetPeerPubkey() string {
+	if x != nil {
+		return x.PeerPubkey
+	}
+	return ""
+}
+
+func (x *MintRoomTokenRequest) GetCaps() []string {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
+func (x *MintRoomTokenRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// MintRoomTokenResponse answers the token as it goes into hello.token.
+type MintRoomTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Token *RoomToken             `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Hex of the first 16 bytes of SHA-256 over the signature: what
+	// token.revoke takes.
+	TokenId       string                 `protobuf:"bytes,2,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MintRoomTokenResponse) Reset() {
+	*x = MintRoomTokenResponse{}
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MintRoomTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MintRoomTokenResponse) ProtoMessage() {}
+
+func (x *MintRoomTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MintRoomTokenResponse.ProtoReflect.Descriptor instead.
+func (*MintRoomTokenResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_token_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *MintRoomTokenResponse) GetToken() *RoomToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *MintRoomTokenResponse) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *MintRoomTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+// RoomToken is the hello.token object (SPEC section 3).
+type RoomToken struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PeerPubkey string                 `protobuf:"bytes,1,opt,name=peer_pubkey,json=peerPubkey,proto3" json:"peer_pubkey,omitempty"`
+	// Unix seconds.
+	Expiry uint64   `protobuf:"varint,2,opt,name=expiry,proto3" json:"expiry,omitempty"`
+	Caps   []string `protobuf:"bytes,3,rep,name=caps,proto3" json:"caps,omitempty"`
+	// Hex of the 64-byte Ed25519 signature.
+	Sig           string `protobuf:"bytes,4,opt,name=sig,proto3" json:"sig,omitempty"`
+	Kid           string `protobuf:"bytes,5,opt,name=kid,proto3" json:"kid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomToken) Reset() {
+	*x = RoomToken{}
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomToken) ProtoMessage() {}
+
+func (x *RoomToken) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomToken.ProtoReflect.Descriptor instead.
+func (*RoomToken) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_token_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RoomToken) GetPeerPubkey() string {
+	if x != nil {
+		return x.PeerPubkey
+	}
+	return ""
+}
+
+func (x *RoomToken) GetExpiry() uint64 {
+	if x != nil {
+		return x.Expiry
+	}
+	return 0
+}
+
+func (x *RoomToken) GetCaps() []string {
+	if x != nil {
+		return x.Caps
+	}
+	return nil
+}
+
+func (x *RoomToken) GetSig() string {
+	if x != nil {
+		return x.Sig
+	}
+	return ""
+}
+
+func (x *RoomToken) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+// RevokeRequest names what to revoke: a token id, or a peer in a room.
+type RevokeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// An operator token jti or a room token id.
+	TokenId string `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	// With peer_pubkey: revoke that peer's tokens in this room. With
+	// token_id: the room the token is for (checked against the caller's
+	// rooms; optional for callers whose rooms are all rooms).
+	Room       string `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	PeerPubkey string `protobuf:"bytes,3,opt,name=peer_pubkey,json=peerPubkey,proto3" json:"peer_pubkey,omitempty"`
+	// The revocation lapses at this time (default: never).
+	Until         *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeRequest) Reset() {
+	*x = RevokeRequest{}
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeRequest) ProtoMessage() {}
+
+func (x *RevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeRequest.ProtoReflect.Descriptor instead.
+func (*RevokeRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_token_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeRequest) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetPeerPubkey() string {
+	if x != nil {
+		return x.PeerPubkey
+	}
+	return ""
+}
+
+func (x *RevokeRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+// RevokeResponse answers the Raft index of the revocation.
+type RevokeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RaftIndex     uint64                 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeResponse) Reset() {
+	*x = RevokeResponse{}
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeResponse) ProtoMessage() {}
+
+func (x *RevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_token_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeResponse.ProtoReflect.Descriptor instead.
+func (*RevokeResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_token_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
 var File_nodalmerge_admin_v1_token_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_admin_v1_token_proto_rawDesc = "" +
@@ -181,10 +514,43 @@ const file_nodalmerge_admin_v1_token_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x19\n" +
 	"\btoken_id\x18\x02 \x01(\tR\atokenId\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt2\xad\x01\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x8c\x01\n" +
+	"\x14MintRoomTokenRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
+	"\vpeer_pubkey\x18\x02 \x01(\tR\n" +
+	"peerPubkey\x12\x12\n" +
+	"\x04caps\x18\x03 \x03(\tR\x04caps\x12+\n" +
+	"\x03ttl\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"\xa3\x01\n" +
+	"\x15MintRoomTokenResponse\x124\n" +
+	"\x05token\x18\x01 \x01(\v2\x1e.nodalmerge.admin.v1.RoomTokenR\x05token\x12\x19\n" +
+	"\btoken_id\x18\x02 \x01(\tR\atokenId\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"|\n" +
+	"\tRoomToken\x12\x1f\n" +
+	"\vpeer_pubkey\x18\x01 \x01(\tR\n" +
+	"peerPubkey\x12\x16\n" +
+	"\x06expiry\x18\x02 \x01(\x04R\x06expiry\x12\x12\n" +
+	"\x04caps\x18\x03 \x03(\tR\x04caps\x12\x10\n" +
+	"\x03sig\x18\x04 \x01(\tR\x03sig\x12\x10\n" +
+	"\x03kid\x18\x05 \x01(\tR\x03kid\"\x91\x01\n" +
+	"\rRevokeRequest\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x12\n" +
+	"\x04room\x18\x02 \x01(\tR\x04room\x12\x1f\n" +
+	"\vpeer_pubkey\x18\x03 \x01(\tR\n" +
+	"peerPubkey\x120\n" +
+	"\x05until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"/\n" +
+	"\x0eRevokeResponse\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex2\xb2\x03\n" +
 	"\fTokenService\x12\x9c\x01\n" +
 	"\x11MintOperatorToken\x12-.nodalmerge.admin.v1.MintOperatorTokenRequest\x1a..nodalmerge.admin.v1.MintOperatorTokenResponse\"(\x8a\xb5\x18$\n" +
-	"\x13token.mint-operator\x12\rcluster.adminBEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1;adminv1b\x06proto3"
+	"\x13token.mint-operator\x12\rcluster.admin\x12\x8b\x01\n" +
+	"\rMintRoomToken\x12).nodalmerge.admin.v1.MintRoomTokenRequest\x1a*.nodalmerge.admin.v1.MintRoomTokenResponse\"#\x8a\xb5\x18\x1f\n" +
+	"\x0ftoken.mint-room\x12\n" +
+	"token.mint\x18\x01\x12u\n" +
+	"\x06Revoke\x12\".nodalmerge.admin.v1.RevokeRequest\x1a#.nodalmerge.admin.v1.RevokeResponse\"\"\x8a\xb5\x18\x1e\n" +
+	"\ftoken.revoke\x12\n" +
+	"token.mint\x18\x01 \x01BEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_nodalmerge_admin_v1_token_proto_rawDescOnce sync.Once
@@ -198,23 +564,36 @@ func file_nodalmerge_admin_v1_token_proto_rawDescGZIP() []byte {
 	return file_nodalmerge_admin_v1_token_proto_rawDescData
 }
 
-var file_nodalmerge_admin_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_nodalmerge_admin_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_nodalmerge_admin_v1_token_proto_goTypes = []any{
 	(*MintOperatorTokenRequest)(nil),  // 0: nodalmerge.admin.v1.MintOperatorTokenRequest
 	(*MintOperatorTokenResponse)(nil), // 1: nodalmerge.admin.v1.MintOperatorTokenResponse
-	(*durationpb.Duration)(nil),       // 2: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),     // 3: google.protobuf.Timestamp
+	(*MintRoomTokenRequest)(nil),      // 2: nodalmerge.admin.v1.MintRoomTokenRequest
+	(*MintRoomTokenResponse)(nil),     // 3: nodalmerge.admin.v1.MintRoomTokenResponse
+	(*RoomToken)(nil),                 // 4: nodalmerge.admin.v1.RoomToken
+	(*RevokeRequest)(nil),             // 5: nodalmerge.admin.v1.RevokeRequest
+	(*RevokeResponse)(nil),            // 6: nodalmerge.admin.v1.RevokeResponse
+	(*durationpb.Duration)(nil),       // 7: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 8: google.protobuf.Timestamp
 }
 var file_nodalmerge_admin_v1_token_proto_depIdxs = []int32{
-	2, // 0: nodalmerge.admin.v1.MintOperatorTokenRequest.ttl:type_name -> google.protobuf.Duration
-	3, // 1: nodalmerge.admin.v1.MintOperatorTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0, // 2: nodalmerge.admin.v1.TokenService.MintOperatorToken:input_type -> nodalmerge.admin.v1.MintOperatorTokenRequest
-	1, // 3: nodalmerge.admin.v1.TokenService.MintOperatorToken:output_type -> nodalmerge.admin.v1.MintOperatorTokenResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	7, // 0: nodalmerge.admin.v1.MintOperatorTokenRequest.ttl:type_name -> google.protobuf.Duration
+	8, // 1: nodalmerge.admin.v1.MintOperatorTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	7, // 2: nodalmerge.admin.v1.MintRoomTokenRequest.ttl:type_name -> google.protobuf.Duration
+	4, // 3: nodalmerge.admin.v1.MintRoomTokenResponse.token:type_name -> nodalmerge.admin.v1.RoomToken
+	8, // 4: nodalmerge.admin.v1.MintRoomTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	8, // 5: nodalmerge.admin.v1.RevokeRequest.until:type_name -> google.protobuf.Timestamp
+	0, // 6: nodalmerge.admin.v1.TokenService.MintOperatorToken:input_type -> nodalmerge.admin.v1.MintOperatorTokenRequest
+	2, // 7: nodalmerge.admin.v1.TokenService.MintRoomToken:input_type -> nodalmerge.admin.v1.MintRoomTokenRequest
+	5, // 8: nodalmerge.admin.v1.TokenService.Revoke:input_type -> nodalmerge.admin.v1.RevokeRequest
+	1, // 9: nodalmerge.admin.v1.TokenService.MintOperatorToken:output_type -> nodalmerge.admin.v1.MintOperatorTokenResponse
+	3, // 10: nodalmerge.admin.v1.TokenService.MintRoomToken:output_type -> nodalmerge.admin.v1.MintRoomTokenResponse
+	6, // 11: nodalmerge.admin.v1.TokenService.Revoke:output_type -> nodalmerge.admin.v1.RevokeResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_nodalmerge_admin_v1_token_proto_init() }
@@ -229,7 +608,7 @@ func file_nodalmerge_admin_v1_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodalmerge_admin_v1_token_proto_rawDesc), len(file_nodalmerge_admin_v1_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	TokenService_MintOperatorToken_FullMethodName = "/nodalmerge.admin.v1.TokenService/MintOperatorToken"
+	TokenService_MintRoomToken_FullMethodName     = "/nodalmerge.admin.v1.TokenService/MintRoomToken"
+	TokenService_Revoke_FullMethodName            = "/nodalmerge.admin.v1.TokenService/Revoke"
 )
 
 // TokenServiceClient is the client API for TokenService service.
@@ -34,6 +36,14 @@ type TokenServiceClient interface {
 	// be held by the calling token, its rooms must lie inside the caller's
 	// rooms, and it expires no later than the calling token.
 	MintOperatorToken(ctx context.Context, in *MintOperatorTokenRequest, opts ...grpc.CallOption) (*MintOperatorTokenResponse, error)
+	// MintRoomToken signs a room token (the hello.token object) with the
+	// cluster keyring's active room-token key, for a room inside the
+	// caller's rooms. It verifies in rooms locked to the cluster keyring and
+	// grants its classes in open rooms.
+	MintRoomToken(ctx context.Context, in *MintRoomTokenRequest, opts ...grpc.CallOption) (*MintRoomTokenResponse, error)
+	// Revoke makes a token, or a peer's tokens in a room, unusable on every
+	// node; their sessions close with 4003 "token revoked".
+	Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error)
 }
 
 type tokenServiceClient struct {
@@ -54,6 +64,26 @@ func (c *tokenServiceClient) MintOperatorToken(ctx context.Context, in *MintOper
 	return out, nil
 }
 
+func (c *tokenServiceClient) MintRoomToken(ctx context.Context, in *MintRoomTokenRequest, opts ...grpc.CallOption) (*MintRoomTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MintRoomTokenResponse)
+	err := c.cc.Invoke(ctx, TokenService_MintRoomToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *tokenServiceClient) Revoke(ctx context.Context, in *RevokeRequest, opts ...grpc.CallOption) (*RevokeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeResponse)
+	err := c.cc.Invoke(ctx, TokenService_Revoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TokenServiceServer is the server API for TokenService service.
 // All implementations must embed UnimplementedTokenServiceServer
 // for forward compatibility.
@@ -66,6 +96,14 @@ type TokenServiceServer interface {
 	// be held by the calling token, its rooms must lie inside the caller's
 	// rooms, and it expires no later than the calling token.
 	MintOperatorToken(context.Context, *MintOperatorTokenRequest) (*MintOperatorTokenResponse, error)
+	// MintRoomToken signs a room token (the hello.token object) with the
+	// cluster keyring's active room-token key, for a room inside the
+	// caller's rooms. It verifies in rooms locked to the cluster keyring and
+	// grants its classes in open rooms.
+	MintRoomToken(context.Context, *MintRoomTokenRequest) (*MintRoomTokenResponse, error)
+	// Revoke makes a token, or a peer's tokens in a room, unusable on every
+	// node; their sessions close with 4003 "token revoked".
+	Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error)
 	mustEmbedUnimplementedTokenServiceServer()
 }
 
@@ -78,6 +116,12 @@ type UnimplementedTokenServiceServer struct{}
 
 func (UnimplementedTokenServiceServer) MintOperatorToken(context.Context, *MintOperatorTokenRequest) (*MintOperatorTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MintOperatorToken not implemented")
+}
+func (UnimplementedTokenServiceServer) MintRoomToken(context.Context, *MintRoomTokenRequest) (*MintRoomTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MintRoomToken not implemented")
+}
+func (UnimplementedTokenServiceServer) Revoke(context.Context, *RevokeRequest) (*RevokeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Revoke not implemented")
 }
 func (UnimplementedTokenServiceServer) mustEmbedUnimplementedTokenServiceServer() {}
 func (UnimplementedTokenServiceServer) testEmbeddedByValue()                      {}
@@ -118,6 +162,42 @@ func _TokenService_MintOperatorToken_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TokenService_MintRoomToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MintRoomTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).MintRoomToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_MintRoomToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).MintRoomToken(ctx, req.(*MintRoomTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TokenService_Revoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TokenServiceServer).Revoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TokenService_Revoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TokenServiceServer).Revoke(ctx, req.(*RevokeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TokenService_ServiceDesc is the grpc.ServiceDesc for TokenService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,6 +208,14 @@ var TokenService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MintOperatorToken",
 			Handler:    _TokenService_MintOperatorToken_Handler,
+		},
+		{
+			MethodName: "MintRoomToken",
+			Handler:    _TokenService_MintRoomToken_Handler,
+		},
+		{
+			MethodName: "Revoke",
+			Handler:    _TokenService_Revoke_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

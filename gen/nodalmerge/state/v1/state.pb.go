@@ -133,6 +133,62 @@ func (KeyState) EnumDescriptor() ([]byte, []int) {
 	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{1}
 }
 
+// LockMode is a room's admission mode (SPEC section 3).
+type LockMode int32
+
+const (
+	LockMode_LOCK_MODE_UNSPECIFIED LockMode = 0
+	// No token needed.
+	LockMode_LOCK_MODE_OPEN LockMode = 1
+	// hello.token must verify under one of the room's own keys.
+	LockMode_LOCK_MODE_OWN_KEYS LockMode = 2
+	// hello.token must verify under the cluster keyring's room-token keys.
+	LockMode_LOCK_MODE_CLUSTER LockMode = 3
+)
+
+// Enum value maps for LockMode.
+var (
+	LockMode_name = map[int32]string{
+		0: "LOCK_MODE_UNSPECIFIED",
+		1: "LOCK_MODE_OPEN",
+		2: "LOCK_MODE_OWN_KEYS",
+		3: "LOCK_MODE_CLUSTER",
+	}
+	LockMode_value = map[string]int32{
+		"LOCK_MODE_UNSPECIFIED": 0,
+		"LOCK_MODE_OPEN":        1,
+		"LOCK_MODE_OWN_KEYS":    2,
+		"LOCK_MODE_CLUSTER":     3,
+	}
+)
+
+func (x LockMode) Enum() *LockMode {
+	p := new(LockMode)
+	*p = x
+	return p
+}
+
+func (x LockMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LockMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_nodalmerge_state_v1_state_proto_enumTypes[2].Descriptor()
+}
+
+func (LockMode) Type() protoreflect.EnumType {
+	return &file_nodalmerge_state_v1_state_proto_enumTypes[2]
+}
+
+func (x LockMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LockMode.Descriptor instead.
+func (LockMode) EnumDescriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{2}
+}
+
 // Command is one entry of the Raft log. Every change to replicated cluster
 // state is one Command; the leader fills in time-dependent fields before it
 // proposes, so applying a command is deterministic on every node.
@@ -146,6 +202,19 @@ type Command struct {
 	//	*Command_PutMember
 	//	*Command_RemoveMember
 	//	*Command_PutKey
+	//	*Command_RotateKey
+	//	*Command_RetireKey
+	//	*Command_PutRoomKey
+	//	*Command_RotateRoomKey
+	//	*Command_RetireRoomKey
+	//	*Command_SetRoomLock
+	//	*Command_SetPolicy
+	//	*Command_Revoke
+	//	*Command_PutTick
+	//	*Command_DeleteTick
+	//	*Command_PlaceRoom
+	//	*Command_SetDrain
+	//	*Command_EvictPeer
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -231,6 +300,123 @@ func (x *Command) GetPutKey() *PutKey {
 	return nil
 }
 
+func (x *Command) GetRotateKey() *RotateKey {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RotateKey); ok {
+			return x.RotateKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRetireKey() *RetireKey {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RetireKey); ok {
+			return x.RetireKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutRoomKey() *PutRoomKey {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutRoomKey); ok {
+			return x.PutRoomKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRotateRoomKey() *RotateRoomKey {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RotateRoomKey); ok {
+			return x.RotateRoomKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRetireRoomKey() *RetireRoomKey {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_RetireRoomKey); ok {
+			return x.RetireRoomKey
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetRoomLock() *SetRoomLock {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_SetRoomLock); ok {
+			return x.SetRoomLock
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetPolicy() *SetPolicy {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_SetPolicy); ok {
+			return x.SetPolicy
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevoke() *Revoke {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Revoke); ok {
+			return x.Revoke
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutTick() *PutTick {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutTick); ok {
+			return x.PutTick
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteTick() *DeleteTick {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_DeleteTick); ok {
+			return x.DeleteTick
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPlaceRoom() *PlaceRoom {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PlaceRoom); ok {
+			return x.PlaceRoom
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetDrain() *SetDrain {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_SetDrain); ok {
+			return x.SetDrain
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetEvictPeer() *EvictPeer {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_EvictPeer); ok {
+			return x.EvictPeer
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -251,6 +437,58 @@ type Command_PutKey struct {
 	PutKey *PutKey `protobuf:"bytes,5,opt,name=put_key,json=putKey,proto3,oneof"`
 }
 
+type Command_RotateKey struct {
+	RotateKey *RotateKey `protobuf:"bytes,6,opt,name=rotate_key,json=rotateKey,proto3,oneof"`
+}
+
+type Command_RetireKey struct {
+	RetireKey *RetireKey `protobuf:"bytes,7,opt,name=retire_key,json=retireKey,proto3,oneof"`
+}
+
+type Command_PutRoomKey struct {
+	PutRoomKey *PutRoomKey `protobuf:"bytes,8,opt,name=put_room_key,json=putRoomKey,proto3,oneof"`
+}
+
+type Command_RotateRoomKey struct {
+	RotateRoomKey *RotateRoomKey `protobuf:"bytes,9,opt,name=rotate_room_key,json=rotateRoomKey,proto3,oneof"`
+}
+
+type Command_RetireRoomKey struct {
+	RetireRoomKey *RetireRoomKey `protobuf:"bytes,10,opt,name=retire_room_key,json=retireRoomKey,proto3,oneof"`
+}
+
+type Command_SetRoomLock struct {
+	SetRoomLock *SetRoomLock `protobuf:"bytes,11,opt,name=set_room_lock,json=setRoomLock,proto3,oneof"`
+}
+
+type Command_SetPolicy struct {
+	SetPolicy *SetPolicy `protobuf:"bytes,12,opt,name=set_policy,json=setPolicy,proto3,oneof"`
+}
+
+type Command_Revoke struct {
+	Revoke *Revoke `protobuf:"bytes,13,opt,name=revoke,proto3,oneof"`
+}
+
+type Command_PutTick struct {
+	PutTick *PutTick `protobuf:"bytes,14,opt,name=put_tick,json=putTick,proto3,oneof"`
+}
+
+type Command_DeleteTick struct {
+	DeleteTick *DeleteTick `protobuf:"bytes,15,opt,name=delete_tick,json=deleteTick,proto3,oneof"`
+}
+
+type Command_PlaceRoom struct {
+	PlaceRoom *PlaceRoom `protobuf:"bytes,16,opt,name=place_room,json=placeRoom,proto3,oneof"`
+}
+
+type Command_SetDrain struct {
+	SetDrain *SetDrain `protobuf:"bytes,17,opt,name=set_drain,json=setDrain,proto3,oneof"`
+}
+
+type Command_EvictPeer struct {
+	EvictPeer *EvictPeer `protobuf:"bytes,18,opt,name=evict_peer,json=evictPeer,proto3,oneof"`
+}
+
 func (*Command_InitCluster) isCommand_Kind() {}
 
 func (*Command_PutMember) isCommand_Kind() {}
@@ -258,6 +496,32 @@ func (*Command_PutMember) isCommand_Kind() {}
 func (*Command_RemoveMember) isCommand_Kind() {}
 
 func (*Command_PutKey) isCommand_Kind() {}
+
+func (*Command_RotateKey) isCommand_Kind() {}
+
+func (*Command_RetireKey) isCommand_Kind() {}
+
+func (*Command_PutRoomKey) isCommand_Kind() {}
+
+func (*Command_RotateRoomKey) isCommand_Kind() {}
+
+func (*Command_RetireRoomKey) isCommand_Kind() {}
+
+func (*Command_SetRoomLock) isCommand_Kind() {}
+
+func (*Command_SetPolicy) isCommand_Kind() {}
+
+func (*Command_Revoke) isCommand_Kind() {}
+
+func (*Command_PutTick) isCommand_Kind() {}
+
+func (*Command_DeleteTick) isCommand_Kind() {}
+
+func (*Command_PlaceRoom) isCommand_Kind() {}
+
+func (*Command_SetDrain) isCommand_Kind() {}
+
+func (*Command_EvictPeer) isCommand_Kind() {}
 
 // InitCluster is applied once, as the first command of a new cluster. It
 // fixes the cluster id and installs the first keys.
@@ -448,21 +712,700 @@ func (x *PutKey) GetKey() *Key {
 	return nil
 }
 
-// Member is a node of the cluster with its advertised addresses.
-type Member struct {
+// RotateKey adds new_key (state PREPUBLISHED, activate_unix_ms set by the
+// leader to proposed + prepublish) to the keyring for its purpose. When it
+// activates, every key of that purpose that was active before is superseded
+// (it stops signing) and keeps verifying for grace_ms more. Key states are
+// stored with their times and read through an effective-state function of
+// the current time, so no timer has to propose the transitions.
+type RotateKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NewKey        *Key                   `protobuf:"bytes,1,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	GraceMs       int64                  `protobuf:"varint,2,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateKey) Reset() {
+	*x = RotateKey{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateKey) ProtoMessage() {}
+
+func (x *RotateKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateKey.ProtoReflect.Descriptor instead.
+func (*RotateKey) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RotateKey) GetNewKey() *Key {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+func (x *RotateKey) GetGraceMs() int64 {
+	if x != nil {
+		return x.GraceMs
+	}
+	return 0
+}
+
+// RetireKey retires a key at once: it neither signs nor verifies. The FSM
+// refuses to retire the only key that can sign for its purpose.
+type RetireKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kid           string                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireKey) Reset() {
+	*x = RetireKey{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireKey) ProtoMessage() {}
+
+func (x *RetireKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireKey.ProtoReflect.Descriptor instead.
+func (*RetireKey) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RetireKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+// PutRoomKey adds a trust key to a room (set-room-key), active at once.
+// The room is created if it is not known yet.
+type PutRoomKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Key           *RoomKey               `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutRoomKey) Reset() {
+	*x = PutRoomKey{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutRoomKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutRoomKey) ProtoMessage() {}
+
+func (x *PutRoomKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutRoomKey.ProtoReflect.Descriptor instead.
+func (*PutRoomKey) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *PutRoomKey) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *PutRoomKey) GetKey() *RoomKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+// RotateRoomKey adds new_key as the room's active key; every other active
+// key of the room becomes verify-only until proposed + grace_ms.
+type RotateRoomKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	NewKey        *RoomKey               `protobuf:"bytes,2,opt,name=new_key,json=newKey,proto3" json:"new_key,omitempty"`
+	GraceMs       int64                  `protobuf:"varint,3,opt,name=grace_ms,json=graceMs,proto3" json:"grace_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRoomKey) Reset() {
+	*x = RotateRoomKey{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRoomKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRoomKey) ProtoMessage() {}
+
+func (x *RotateRoomKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRoomKey.ProtoReflect.Descriptor instead.
+func (*RotateRoomKey) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RotateRoomKey) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RotateRoomKey) GetNewKey() *RoomKey {
+	if x != nil {
+		return x.NewKey
+	}
+	return nil
+}
+
+func (x *RotateRoomKey) GetGraceMs() int64 {
+	if x != nil {
+		return x.GraceMs
+	}
+	return 0
+}
+
+// RetireRoomKey retires one of a room's keys at once.
+type RetireRoomKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Kid           string                 `protobuf:"bytes,2,opt,name=kid,proto3" json:"kid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireRoomKey) Reset() {
+	*x = RetireRoomKey{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireRoomKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireRoomKey) ProtoMessage() {}
+
+func (x *RetireRoomKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireRoomKey.ProtoReflect.Descriptor instead.
+func (*RetireRoomKey) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RetireRoomKey) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *RetireRoomKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+// SetRoomLock sets a room's admission mode (lock-room / unlock-room).
+type SetRoomLock struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Mode          LockMode               `protobuf:"varint,2,opt,name=mode,proto3,enum=nodalmerge.state.v1.LockMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRoomLock) Reset() {
+	*x = SetRoomLock{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRoomLock) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRoomLock) ProtoMessage() {}
+
+func (x *SetRoomLock) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRoomLock.ProtoReflect.Descriptor instead.
+func (*SetRoomLock) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SetRoomLock) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *SetRoomLock) GetMode() LockMode {
+	if x != nil {
+		return x.Mode
+	}
+	return LockMode_LOCK_MODE_UNSPECIFIED
+}
+
+// SetPolicy appends an entry to a room's policy timeline. The FSM refuses an
+// entry whose effective_lamport is not above the previous entry's.
+type SetPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Entry         *PolicyEntry           `protobuf:"bytes,2,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPolicy) Reset() {
+	*x = SetPolicy{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPolicy) ProtoMessage() {}
+
+func (x *SetPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPolicy.ProtoReflect.Descriptor instead.
+func (*SetPolicy) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetPolicy) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *SetPolicy) GetEntry() *PolicyEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+// Revoke records a revocation (token.revoke, and key retirement effects are
+// separate). Every node closes affected sessions when it applies it.
+type Revoke struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revocation    *Revocation            `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revoke) Reset() {
+	*x = Revoke{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revoke) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revoke) ProtoMessage() {}
+
+func (x *Revoke) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revoke.ProtoReflect.Descriptor instead.
+func (*Revoke) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Revoke) GetRevocation() *Revocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
+// PutTick starts or replaces a room's tick schedule.
+type PutTick struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tick          *TickSchedule          `protobuf:"bytes,1,opt,name=tick,proto3" json:"tick,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutTick) Reset() {
+	*x = PutTick{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutTick) ProtoMessage() {}
+
+func (x *PutTick) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutTick.ProtoReflect.Descriptor instead.
+func (*PutTick) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PutTick) GetTick() *TickSchedule {
+	if x != nil {
+		return x.Tick
+	}
+	return nil
+}
+
+// DeleteTick stops a room's tick.
+type DeleteTick struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTick) Reset() {
+	*x = DeleteTick{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTick) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTick) ProtoMessage() {}
+
+func (x *DeleteTick) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTick.ProtoReflect.Descriptor instead.
+func (*DeleteTick) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DeleteTick) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+// PlaceRoom sets the nodes that hold a room's replicas (empty: every node).
+type PlaceRoom struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	NodeIds       []string               `protobuf:"bytes,2,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlaceRoom) Reset() {
+	*x = PlaceRoom{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlaceRoom) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlaceRoom) ProtoMessage() {}
+
+func (x *PlaceRoom) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlaceRoom.ProtoReflect.Descriptor instead.
+func (*PlaceRoom) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PlaceRoom) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *PlaceRoom) GetNodeIds() []string {
+	if x != nil {
+		return x.NodeIds
+	}
+	return nil
+}
+
+// SetDrain marks a node as draining (it takes no new rooms) or not.
+type SetDrain struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
-	AdminAddr     string                 `protobuf:"bytes,3,opt,name=admin_addr,json=adminAddr,proto3" json:"admin_addr,omitempty"`
-	PublicAddr    string                 `protobuf:"bytes,4,opt,name=public_addr,json=publicAddr,proto3" json:"public_addr,omitempty"`
-	Voter         bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	Draining      bool                   `protobuf:"varint,2,opt,name=draining,proto3" json:"draining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDrain) Reset() {
+	*x = SetDrain{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDrain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDrain) ProtoMessage() {}
+
+func (x *SetDrain) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDrain.ProtoReflect.Descriptor instead.
+func (*SetDrain) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetDrain) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *SetDrain) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
+// EvictPeer asks every node to close the sessions of a peer in a room. It
+// changes no stored state; nodes act on it when they apply it (an event in
+// the log, so that every node sees it once, in order).
+type EvictPeer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	PeerPubkey    []byte                 `protobuf:"bytes,2,opt,name=peer_pubkey,json=peerPubkey,proto3" json:"peer_pubkey,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EvictPeer) Reset() {
+	*x = EvictPeer{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EvictPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EvictPeer) ProtoMessage() {}
+
+func (x *EvictPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EvictPeer.ProtoReflect.Descriptor instead.
+func (*EvictPeer) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *EvictPeer) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *EvictPeer) GetPeerPubkey() []byte {
+	if x != nil {
+		return x.PeerPubkey
+	}
+	return nil
+}
+
+// Member is a node of the cluster with its advertised addresses.
+type Member struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	NodeId     string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RaftAddr   string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`
+	AdminAddr  string                 `protobuf:"bytes,3,opt,name=admin_addr,json=adminAddr,proto3" json:"admin_addr,omitempty"`
+	PublicAddr string                 `protobuf:"bytes,4,opt,name=public_addr,json=publicAddr,proto3" json:"public_addr,omitempty"`
+	Voter      bool                   `protobuf:"varint,5,opt,name=voter,proto3" json:"voter,omitempty"`
+	// A draining node takes no new room placements (topology.drain-node).
+	Draining      bool `protobuf:"varint,6,opt,name=draining,proto3" json:"draining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[5]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +1417,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[5]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +1430,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{5}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Member) GetNodeId() string {
@@ -525,6 +1468,13 @@ func (x *Member) GetVoter() bool {
 	return false
 }
 
+func (x *Member) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
 // Key is one Ed25519 key of the cluster keyring. The private half is
 // replicated so that any node can sign; it is never logged.
 type Key struct {
@@ -541,13 +1491,16 @@ type Key struct {
 	ActivateUnixMs int64 `protobuf:"varint,7,opt,name=activate_unix_ms,json=activateUnixMs,proto3" json:"activate_unix_ms,omitempty"`
 	// When a verify-only key stops verifying (0: never set).
 	RetireAfterUnixMs int64 `protobuf:"varint,8,opt,name=retire_after_unix_ms,json=retireAfterUnixMs,proto3" json:"retire_after_unix_ms,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// When an active key was superseded by a newer one and stopped signing
+	// (0: not superseded). It verifies until retire_after_unix_ms.
+	SupersededUnixMs int64 `protobuf:"varint,9,opt,name=superseded_unix_ms,json=supersededUnixMs,proto3" json:"superseded_unix_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[6]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +1512,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[6]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +1525,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{6}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Key) GetKid() string {
@@ -631,21 +1584,496 @@ func (x *Key) GetRetireAfterUnixMs() int64 {
 	return 0
 }
 
-// Snapshot is the whole replicated state, as written to a Raft snapshot.
-// Repeated fields are sorted (members by node_id, keys by kid) so that equal
-// states have byte-equal snapshots.
-type Snapshot struct {
+func (x *Key) GetSupersededUnixMs() int64 {
+	if x != nil {
+		return x.SupersededUnixMs
+	}
+	return 0
+}
+
+// RoomKey is one of a room's own trust keys (public half only: room keys
+// are held by whoever mints the room's tokens, never by the cluster).
+type RoomKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kid   string                 `protobuf:"bytes,1,opt,name=kid,proto3" json:"kid,omitempty"`
+	// 32-byte Ed25519 public key.
+	PublicKey         []byte   `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	State             KeyState `protobuf:"varint,3,opt,name=state,proto3,enum=nodalmerge.state.v1.KeyState" json:"state,omitempty"`
+	AddedUnixMs       int64    `protobuf:"varint,4,opt,name=added_unix_ms,json=addedUnixMs,proto3" json:"added_unix_ms,omitempty"`
+	SupersededUnixMs  int64    `protobuf:"varint,5,opt,name=superseded_unix_ms,json=supersededUnixMs,proto3" json:"superseded_unix_ms,omitempty"`
+	RetireAfterUnixMs int64    `protobuf:"varint,6,opt,name=retire_after_unix_ms,json=retireAfterUnixMs,proto3" json:"retire_after_unix_ms,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RoomKey) Reset() {
+	*x = RoomKey{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomKey) ProtoMessage() {}
+
+func (x *RoomKey) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
+func (*RoomKey) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RoomKey) GetKid() string {
+	if x != nil {
+		return x.Kid
+	}
+	return ""
+}
+
+func (x *RoomKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *RoomKey) GetState() KeyState {
+	if x != nil {
+		return x.State
+	}
+	return KeyState_KEY_STATE_UNSPECIFIED
+}
+
+func (x *RoomKey) GetAddedUnixMs() int64 {
+	if x != nil {
+		return x.AddedUnixMs
+	}
+	return 0
+}
+
+func (x *RoomKey) GetSupersededUnixMs() int64 {
+	if x != nil {
+		return x.SupersededUnixMs
+	}
+	return 0
+}
+
+func (x *RoomKey) GetRetireAfterUnixMs() int64 {
+	if x != nil {
+		return x.RetireAfterUnixMs
+	}
+	return 0
+}
+
+// PolicyRule grants writes under path_glob to the listed authors.
+type PolicyRule struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PathGlob string                 `protobuf:"bytes,1,opt,name=path_glob,json=pathGlob,proto3" json:"path_glob,omitempty"`
+	// 32-byte Ed25519 public keys of the authors allowed to write.
+	CanWrite      [][]byte `protobuf:"bytes,2,rep,name=can_write,json=canWrite,proto3" json:"can_write,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PolicyRule) Reset() {
+	*x = PolicyRule{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyRule) ProtoMessage() {}
+
+func (x *PolicyRule) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyRule.ProtoReflect.Descriptor instead.
+func (*PolicyRule) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PolicyRule) GetPathGlob() string {
+	if x != nil {
+		return x.PathGlob
+	}
+	return ""
+}
+
+func (x *PolicyRule) GetCanWrite() [][]byte {
+	if x != nil {
+		return x.CanWrite
+	}
+	return nil
+}
+
+// PolicyEntry is one entry of a room's policy timeline: it governs nodes
+// whose Lamport is at or above effective_lamport (until the next entry).
+// Rules are first-match; a path no rule matches gets the default.
+type PolicyEntry struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	EffectiveLamport uint64                 `protobuf:"varint,1,opt,name=effective_lamport,json=effectiveLamport,proto3" json:"effective_lamport,omitempty"`
+	DefaultAllow     bool                   `protobuf:"varint,2,opt,name=default_allow,json=defaultAllow,proto3" json:"default_allow,omitempty"`
+	Rules            []*PolicyRule          `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
+	SetUnixMs        int64                  `protobuf:"varint,4,opt,name=set_unix_ms,json=setUnixMs,proto3" json:"set_unix_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PolicyEntry) Reset() {
+	*x = PolicyEntry{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PolicyEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PolicyEntry) ProtoMessage() {}
+
+func (x *PolicyEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PolicyEntry.ProtoReflect.Descriptor instead.
+func (*PolicyEntry) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PolicyEntry) GetEffectiveLamport() uint64 {
+	if x != nil {
+		return x.EffectiveLamport
+	}
+	return 0
+}
+
+func (x *PolicyEntry) GetDefaultAllow() bool {
+	if x != nil {
+		return x.DefaultAllow
+	}
+	return false
+}
+
+func (x *PolicyEntry) GetRules() []*PolicyRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *PolicyEntry) GetSetUnixMs() int64 {
+	if x != nil {
+		return x.SetUnixMs
+	}
+	return 0
+}
+
+// TickSchedule is a room's server tick: every interval_ms the node that
+// runs it reads the room's keys under intent_prefix and writes the matching
+// world/ keys as one server-signed node.
+type TickSchedule struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClusterId     string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	Members       []*Member              `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
-	Keys          []*Key                 `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	IntervalMs    uint32                 `protobuf:"varint,2,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	IntentPrefix  string                 `protobuf:"bytes,3,opt,name=intent_prefix,json=intentPrefix,proto3" json:"intent_prefix,omitempty"`
+	StartedUnixMs int64                  `protobuf:"varint,4,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TickSchedule) Reset() {
+	*x = TickSchedule{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TickSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TickSchedule) ProtoMessage() {}
+
+func (x *TickSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TickSchedule.ProtoReflect.Descriptor instead.
+func (*TickSchedule) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TickSchedule) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *TickSchedule) GetIntervalMs() uint32 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+func (x *TickSchedule) GetIntentPrefix() string {
+	if x != nil {
+		return x.IntentPrefix
+	}
+	return ""
+}
+
+func (x *TickSchedule) GetStartedUnixMs() int64 {
+	if x != nil {
+		return x.StartedUnixMs
+	}
+	return 0
+}
+
+// Room is a room's replicated security and placement state.
+type Room struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Lock  LockMode               `protobuf:"varint,2,opt,name=lock,proto3,enum=nodalmerge.state.v1.LockMode" json:"lock,omitempty"`
+	// Sorted by kid.
+	Keys []*RoomKey `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The policy timeline, by effective_lamport ascending.
+	Policy []*PolicyEntry `protobuf:"bytes,4,rep,name=policy,proto3" json:"policy,omitempty"`
+	// Node ids holding the room (empty: every node), sorted.
+	Placement     []string `protobuf:"bytes,5,rep,name=placement,proto3" json:"placement,omitempty"`
+	CreatedUnixMs int64    `protobuf:"varint,6,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Room) Reset() {
+	*x = Room{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Room) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Room) ProtoMessage() {}
+
+func (x *Room) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Room.ProtoReflect.Descriptor instead.
+func (*Room) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *Room) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Room) GetLock() LockMode {
+	if x != nil {
+		return x.Lock
+	}
+	return LockMode_LOCK_MODE_UNSPECIFIED
+}
+
+func (x *Room) GetKeys() []*RoomKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Room) GetPolicy() []*PolicyEntry {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *Room) GetPlacement() []string {
+	if x != nil {
+		return x.Placement
+	}
+	return nil
+}
+
+func (x *Room) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+// Revocation makes tokens unusable. Exactly one of token_id, or room +
+// peer_pubkey, is set.
+type Revocation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Operator token jti, or for room tokens the hex of the first 16 bytes
+	// of SHA-256 over the signature.
+	TokenId    string `protobuf:"bytes,1,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	Room       string `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	PeerPubkey []byte `protobuf:"bytes,3,opt,name=peer_pubkey,json=peerPubkey,proto3" json:"peer_pubkey,omitempty"`
+	// The revocation lapses at this time (0: never). For token ids, the
+	// token's own expiry is a good value: after it the token is dead anyway.
+	UntilUnixMs   int64 `protobuf:"varint,4,opt,name=until_unix_ms,json=untilUnixMs,proto3" json:"until_unix_ms,omitempty"`
+	RevokedUnixMs int64 `protobuf:"varint,5,opt,name=revoked_unix_ms,json=revokedUnixMs,proto3" json:"revoked_unix_ms,omitempty"`
+	// Who revoked (token sub or certificate identity), for audit.
+	Actor         string `protobuf:"bytes,6,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Revocation) Reset() {
+	*x = Revocation{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Revocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Revocation) ProtoMessage() {}
+
+func (x *Revocation) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
+func (*Revocation) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Revocation) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *Revocation) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *Revocation) GetPeerPubkey() []byte {
+	if x != nil {
+		return x.PeerPubkey
+	}
+	return nil
+}
+
+func (x *Revocation) GetUntilUnixMs() int64 {
+	if x != nil {
+		return x.UntilUnixMs
+	}
+	return 0
+}
+
+func (x *Revocation) GetRevokedUnixMs() int64 {
+	if x != nil {
+		return x.RevokedUnixMs
+	}
+	return 0
+}
+
+func (x *Revocation) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+// Snapshot is the whole replicated state, as written to a Raft snapshot.
+// Repeated fields are sorted (members by node_id, keys by kid, and as noted
+// below) so that equal states have byte-equal snapshots.
+type Snapshot struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId string                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Members   []*Member              `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Keys      []*Key                 `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Sorted by name.
+	Rooms []*Room `protobuf:"bytes,4,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// Sorted by (token_id, room, peer_pubkey).
+	Revocations []*Revocation `protobuf:"bytes,5,rep,name=revocations,proto3" json:"revocations,omitempty"`
+	// Sorted by room.
+	Ticks         []*TickSchedule `protobuf:"bytes,6,rep,name=ticks,proto3" json:"ticks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[7]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +2085,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[7]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +2098,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{7}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Snapshot) GetClusterId() string {
@@ -694,18 +2122,60 @@ func (x *Snapshot) GetKeys() []*Key {
 	return nil
 }
 
+func (x *Snapshot) GetRooms() []*Room {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *Snapshot) GetRevocations() []*Revocation {
+	if x != nil {
+		return x.Revocations
+	}
+	return nil
+}
+
+func (x *Snapshot) GetTicks() []*TickSchedule {
+	if x != nil {
+		return x.Ticks
+	}
+	return nil
+}
+
 var File_nodalmerge_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1fnodalmerge/state/v1/state.proto\x12\x13nodalmerge.state.v1\"\xc5\x02\n" +
+	"\x1fnodalmerge/state/v1/state.proto\x12\x13nodalmerge.state.v1\"\xa7\t\n" +
 	"\aCommand\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12E\n" +
 	"\finit_cluster\x18\x02 \x01(\v2 .nodalmerge.state.v1.InitClusterH\x00R\vinitCluster\x12?\n" +
 	"\n" +
 	"put_member\x18\x03 \x01(\v2\x1e.nodalmerge.state.v1.PutMemberH\x00R\tputMember\x12H\n" +
 	"\rremove_member\x18\x04 \x01(\v2!.nodalmerge.state.v1.RemoveMemberH\x00R\fremoveMember\x126\n" +
-	"\aput_key\x18\x05 \x01(\v2\x1b.nodalmerge.state.v1.PutKeyH\x00R\x06putKeyB\x06\n" +
+	"\aput_key\x18\x05 \x01(\v2\x1b.nodalmerge.state.v1.PutKeyH\x00R\x06putKey\x12?\n" +
+	"\n" +
+	"rotate_key\x18\x06 \x01(\v2\x1e.nodalmerge.state.v1.RotateKeyH\x00R\trotateKey\x12?\n" +
+	"\n" +
+	"retire_key\x18\a \x01(\v2\x1e.nodalmerge.state.v1.RetireKeyH\x00R\tretireKey\x12C\n" +
+	"\fput_room_key\x18\b \x01(\v2\x1f.nodalmerge.state.v1.PutRoomKeyH\x00R\n" +
+	"putRoomKey\x12L\n" +
+	"\x0frotate_room_key\x18\t \x01(\v2\".nodalmerge.state.v1.RotateRoomKeyH\x00R\rrotateRoomKey\x12L\n" +
+	"\x0fretire_room_key\x18\n" +
+	" \x01(\v2\".nodalmerge.state.v1.RetireRoomKeyH\x00R\rretireRoomKey\x12F\n" +
+	"\rset_room_lock\x18\v \x01(\v2 .nodalmerge.state.v1.SetRoomLockH\x00R\vsetRoomLock\x12?\n" +
+	"\n" +
+	"set_policy\x18\f \x01(\v2\x1e.nodalmerge.state.v1.SetPolicyH\x00R\tsetPolicy\x125\n" +
+	"\x06revoke\x18\r \x01(\v2\x1b.nodalmerge.state.v1.RevokeH\x00R\x06revoke\x129\n" +
+	"\bput_tick\x18\x0e \x01(\v2\x1c.nodalmerge.state.v1.PutTickH\x00R\aputTick\x12B\n" +
+	"\vdelete_tick\x18\x0f \x01(\v2\x1f.nodalmerge.state.v1.DeleteTickH\x00R\n" +
+	"deleteTick\x12?\n" +
+	"\n" +
+	"place_room\x18\x10 \x01(\v2\x1e.nodalmerge.state.v1.PlaceRoomH\x00R\tplaceRoom\x12<\n" +
+	"\tset_drain\x18\x11 \x01(\v2\x1d.nodalmerge.state.v1.SetDrainH\x00R\bsetDrain\x12?\n" +
+	"\n" +
+	"evict_peer\x18\x12 \x01(\v2\x1e.nodalmerge.state.v1.EvictPeerH\x00R\tevictPeerB\x06\n" +
 	"\x04kind\"Z\n" +
 	"\vInitCluster\x12\x1d\n" +
 	"\n" +
@@ -716,7 +2186,48 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\fRemoveMember\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"4\n" +
 	"\x06PutKey\x12*\n" +
-	"\x03key\x18\x01 \x01(\v2\x18.nodalmerge.state.v1.KeyR\x03key\"\x94\x01\n" +
+	"\x03key\x18\x01 \x01(\v2\x18.nodalmerge.state.v1.KeyR\x03key\"Y\n" +
+	"\tRotateKey\x121\n" +
+	"\anew_key\x18\x01 \x01(\v2\x18.nodalmerge.state.v1.KeyR\x06newKey\x12\x19\n" +
+	"\bgrace_ms\x18\x02 \x01(\x03R\agraceMs\"\x1d\n" +
+	"\tRetireKey\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\"P\n" +
+	"\n" +
+	"PutRoomKey\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12.\n" +
+	"\x03key\x18\x02 \x01(\v2\x1c.nodalmerge.state.v1.RoomKeyR\x03key\"u\n" +
+	"\rRotateRoomKey\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x125\n" +
+	"\anew_key\x18\x02 \x01(\v2\x1c.nodalmerge.state.v1.RoomKeyR\x06newKey\x12\x19\n" +
+	"\bgrace_ms\x18\x03 \x01(\x03R\agraceMs\"5\n" +
+	"\rRetireRoomKey\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x10\n" +
+	"\x03kid\x18\x02 \x01(\tR\x03kid\"T\n" +
+	"\vSetRoomLock\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x121\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x1d.nodalmerge.state.v1.LockModeR\x04mode\"W\n" +
+	"\tSetPolicy\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x126\n" +
+	"\x05entry\x18\x02 \x01(\v2 .nodalmerge.state.v1.PolicyEntryR\x05entry\"I\n" +
+	"\x06Revoke\x12?\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\v2\x1f.nodalmerge.state.v1.RevocationR\n" +
+	"revocation\"@\n" +
+	"\aPutTick\x125\n" +
+	"\x04tick\x18\x01 \x01(\v2!.nodalmerge.state.v1.TickScheduleR\x04tick\" \n" +
+	"\n" +
+	"DeleteTick\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\":\n" +
+	"\tPlaceRoom\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x19\n" +
+	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\"?\n" +
+	"\bSetDrain\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1a\n" +
+	"\bdraining\x18\x02 \x01(\bR\bdraining\"@\n" +
+	"\tEvictPeer\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
+	"\vpeer_pubkey\x18\x02 \x01(\fR\n" +
+	"peerPubkey\"\xb0\x01\n" +
 	"\x06Member\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1d\n" +
@@ -724,7 +2235,8 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"admin_addr\x18\x03 \x01(\tR\tadminAddr\x12\x1f\n" +
 	"\vpublic_addr\x18\x04 \x01(\tR\n" +
 	"publicAddr\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xcc\x02\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x1a\n" +
+	"\bdraining\x18\x06 \x01(\bR\bdraining\"\xfa\x02\n" +
 	"\x03Key\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x129\n" +
 	"\apurpose\x18\x02 \x01(\x0e2\x1f.nodalmerge.state.v1.KeyPurposeR\apurpose\x123\n" +
@@ -734,12 +2246,55 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\fprivate_seed\x18\x05 \x01(\fR\vprivateSeed\x12&\n" +
 	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\x12(\n" +
 	"\x10activate_unix_ms\x18\a \x01(\x03R\x0eactivateUnixMs\x12/\n" +
-	"\x14retire_after_unix_ms\x18\b \x01(\x03R\x11retireAfterUnixMs\"\x8e\x01\n" +
+	"\x14retire_after_unix_ms\x18\b \x01(\x03R\x11retireAfterUnixMs\x12,\n" +
+	"\x12superseded_unix_ms\x18\t \x01(\x03R\x10supersededUnixMs\"\xf2\x01\n" +
+	"\aRoomKey\x12\x10\n" +
+	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x123\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x1d.nodalmerge.state.v1.KeyStateR\x05state\x12\"\n" +
+	"\radded_unix_ms\x18\x04 \x01(\x03R\vaddedUnixMs\x12,\n" +
+	"\x12superseded_unix_ms\x18\x05 \x01(\x03R\x10supersededUnixMs\x12/\n" +
+	"\x14retire_after_unix_ms\x18\x06 \x01(\x03R\x11retireAfterUnixMs\"F\n" +
+	"\n" +
+	"PolicyRule\x12\x1b\n" +
+	"\tpath_glob\x18\x01 \x01(\tR\bpathGlob\x12\x1b\n" +
+	"\tcan_write\x18\x02 \x03(\fR\bcanWrite\"\xb6\x01\n" +
+	"\vPolicyEntry\x12+\n" +
+	"\x11effective_lamport\x18\x01 \x01(\x04R\x10effectiveLamport\x12#\n" +
+	"\rdefault_allow\x18\x02 \x01(\bR\fdefaultAllow\x125\n" +
+	"\x05rules\x18\x03 \x03(\v2\x1f.nodalmerge.state.v1.PolicyRuleR\x05rules\x12\x1e\n" +
+	"\vset_unix_ms\x18\x04 \x01(\x03R\tsetUnixMs\"\x90\x01\n" +
+	"\fTickSchedule\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
+	"\vinterval_ms\x18\x02 \x01(\rR\n" +
+	"intervalMs\x12#\n" +
+	"\rintent_prefix\x18\x03 \x01(\tR\fintentPrefix\x12&\n" +
+	"\x0fstarted_unix_ms\x18\x04 \x01(\x03R\rstartedUnixMs\"\xff\x01\n" +
+	"\x04Room\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
+	"\x04lock\x18\x02 \x01(\x0e2\x1d.nodalmerge.state.v1.LockModeR\x04lock\x120\n" +
+	"\x04keys\x18\x03 \x03(\v2\x1c.nodalmerge.state.v1.RoomKeyR\x04keys\x128\n" +
+	"\x06policy\x18\x04 \x03(\v2 .nodalmerge.state.v1.PolicyEntryR\x06policy\x12\x1c\n" +
+	"\tplacement\x18\x05 \x03(\tR\tplacement\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\"\xbe\x01\n" +
+	"\n" +
+	"Revocation\x12\x19\n" +
+	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x12\n" +
+	"\x04room\x18\x02 \x01(\tR\x04room\x12\x1f\n" +
+	"\vpeer_pubkey\x18\x03 \x01(\fR\n" +
+	"peerPubkey\x12\"\n" +
+	"\runtil_unix_ms\x18\x04 \x01(\x03R\vuntilUnixMs\x12&\n" +
+	"\x0frevoked_unix_ms\x18\x05 \x01(\x03R\rrevokedUnixMs\x12\x14\n" +
+	"\x05actor\x18\x06 \x01(\tR\x05actor\"\xbb\x02\n" +
 	"\bSnapshot\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x125\n" +
 	"\amembers\x18\x02 \x03(\v2\x1b.nodalmerge.state.v1.MemberR\amembers\x12,\n" +
-	"\x04keys\x18\x03 \x03(\v2\x18.nodalmerge.state.v1.KeyR\x04keys*_\n" +
+	"\x04keys\x18\x03 \x03(\v2\x18.nodalmerge.state.v1.KeyR\x04keys\x12/\n" +
+	"\x05rooms\x18\x04 \x03(\v2\x19.nodalmerge.state.v1.RoomR\x05rooms\x12A\n" +
+	"\vrevocations\x18\x05 \x03(\v2\x1f.nodalmerge.state.v1.RevocationR\vrevocations\x127\n" +
+	"\x05ticks\x18\x06 \x03(\v2!.nodalmerge.state.v1.TickScheduleR\x05ticks*_\n" +
 	"\n" +
 	"KeyPurpose\x12\x1b\n" +
 	"\x17KEY_PURPOSE_UNSPECIFIED\x10\x00\x12\x1a\n" +
@@ -750,7 +2305,12 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\x16KEY_STATE_PREPUBLISHED\x10\x01\x12\x14\n" +
 	"\x10KEY_STATE_ACTIVE\x10\x02\x12\x19\n" +
 	"\x15KEY_STATE_VERIFY_ONLY\x10\x03\x12\x15\n" +
-	"\x11KEY_STATE_RETIRED\x10\x04BEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1;statev1b\x06proto3"
+	"\x11KEY_STATE_RETIRED\x10\x04*h\n" +
+	"\bLockMode\x12\x19\n" +
+	"\x15LOCK_MODE_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eLOCK_MODE_OPEN\x10\x01\x12\x16\n" +
+	"\x12LOCK_MODE_OWN_KEYS\x10\x02\x12\x15\n" +
+	"\x11LOCK_MODE_CLUSTER\x10\x03BEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1;statev1b\x06proto3"
 
 var (
 	file_nodalmerge_state_v1_state_proto_rawDescOnce sync.Once
@@ -764,37 +2324,85 @@ func file_nodalmerge_state_v1_state_proto_rawDescGZIP() []byte {
 	return file_nodalmerge_state_v1_state_proto_rawDescData
 }
 
-var file_nodalmerge_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_nodalmerge_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_nodalmerge_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_nodalmerge_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_nodalmerge_state_v1_state_proto_goTypes = []any{
-	(KeyPurpose)(0),      // 0: nodalmerge.state.v1.KeyPurpose
-	(KeyState)(0),        // 1: nodalmerge.state.v1.KeyState
-	(*Command)(nil),      // 2: nodalmerge.state.v1.Command
-	(*InitCluster)(nil),  // 3: nodalmerge.state.v1.InitCluster
-	(*PutMember)(nil),    // 4: nodalmerge.state.v1.PutMember
-	(*RemoveMember)(nil), // 5: nodalmerge.state.v1.RemoveMember
-	(*PutKey)(nil),       // 6: nodalmerge.state.v1.PutKey
-	(*Member)(nil),       // 7: nodalmerge.state.v1.Member
-	(*Key)(nil),          // 8: nodalmerge.state.v1.Key
-	(*Snapshot)(nil),     // 9: nodalmerge.state.v1.Snapshot
+	(KeyPurpose)(0),       // 0: nodalmerge.state.v1.KeyPurpose
+	(KeyState)(0),         // 1: nodalmerge.state.v1.KeyState
+	(LockMode)(0),         // 2: nodalmerge.state.v1.LockMode
+	(*Command)(nil),       // 3: nodalmerge.state.v1.Command
+	(*InitCluster)(nil),   // 4: nodalmerge.state.v1.InitCluster
+	(*PutMember)(nil),     // 5: nodalmerge.state.v1.PutMember
+	(*RemoveMember)(nil),  // 6: nodalmerge.state.v1.RemoveMember
+	(*PutKey)(nil),        // 7: nodalmerge.state.v1.PutKey
+	(*RotateKey)(nil),     // 8: nodalmerge.state.v1.RotateKey
+	(*RetireKey)(nil),     // 9: nodalmerge.state.v1.RetireKey
+	(*PutRoomKey)(nil),    // 10: nodalmerge.state.v1.PutRoomKey
+	(*RotateRoomKey)(nil), // 11: nodalmerge.state.v1.RotateRoomKey
+	(*RetireRoomKey)(nil), // 12: nodalmerge.state.v1.RetireRoomKey
+	(*SetRoomLock)(nil),   // 13: nodalmerge.state.v1.SetRoomLock
+	(*SetPolicy)(nil),     // 14: nodalmerge.state.v1.SetPolicy
+	(*Revoke)(nil),        // 15: nodalmerge.state.v1.Revoke
+	(*PutTick)(nil),       // 16: nodalmerge.state.v1.PutTick
+	(*DeleteTick)(nil),    // 17: nodalmerge.state.v1.DeleteTick
+	(*PlaceRoom)(nil),     // 18: nodalmerge.state.v1.PlaceRoom
+	(*SetDrain)(nil),      // 19: nodalmerge.state.v1.SetDrain
+	(*EvictPeer)(nil),     // 20: nodalmerge.state.v1.EvictPeer
+	(*Member)(nil),        // 21: nodalmerge.state.v1.Member
+	(*Key)(nil),           // 22: nodalmerge.state.v1.Key
+	(*RoomKey)(nil),       // 23: nodalmerge.state.v1.RoomKey
+	(*PolicyRule)(nil),    // 24: nodalmerge.state.v1.PolicyRule
+	(*PolicyEntry)(nil),   // 25: nodalmerge.state.v1.PolicyEntry
+	(*TickSchedule)(nil),  // 26: nodalmerge.state.v1.TickSchedule
+	(*Room)(nil),          // 27: nodalmerge.state.v1.Room
+	(*Revocation)(nil),    // 28: nodalmerge.state.v1.Revocation
+	(*Snapshot)(nil),      // 29: nodalmerge.state.v1.Snapshot
 }
 var file_nodalmerge_state_v1_state_proto_depIdxs = []int32{
-	3,  // 0: nodalmerge.state.v1.Command.init_cluster:type_name -> nodalmerge.state.v1.InitCluster
-	4,  // 1: nodalmerge.state.v1.Command.put_member:type_name -> nodalmerge.state.v1.PutMember
-	5,  // 2: nodalmerge.state.v1.Command.remove_member:type_name -> nodalmerge.state.v1.RemoveMember
-	6,  // 3: nodalmerge.state.v1.Command.put_key:type_name -> nodalmerge.state.v1.PutKey
-	8,  // 4: nodalmerge.state.v1.InitCluster.keys:type_name -> nodalmerge.state.v1.Key
-	7,  // 5: nodalmerge.state.v1.PutMember.member:type_name -> nodalmerge.state.v1.Member
-	8,  // 6: nodalmerge.state.v1.PutKey.key:type_name -> nodalmerge.state.v1.Key
-	0,  // 7: nodalmerge.state.v1.Key.purpose:type_name -> nodalmerge.state.v1.KeyPurpose
-	1,  // 8: nodalmerge.state.v1.Key.state:type_name -> nodalmerge.state.v1.KeyState
-	7,  // 9: nodalmerge.state.v1.Snapshot.members:type_name -> nodalmerge.state.v1.Member
-	8,  // 10: nodalmerge.state.v1.Snapshot.keys:type_name -> nodalmerge.state.v1.Key
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 0: nodalmerge.state.v1.Command.init_cluster:type_name -> nodalmerge.state.v1.InitCluster
+	5,  // 1: nodalmerge.state.v1.Command.put_member:type_name -> nodalmerge.state.v1.PutMember
+	6,  // 2: nodalmerge.state.v1.Command.remove_member:type_name -> nodalmerge.state.v1.RemoveMember
+	7,  // 3: nodalmerge.state.v1.Command.put_key:type_name -> nodalmerge.state.v1.PutKey
+	8,  // 4: nodalmerge.state.v1.Command.rotate_key:type_name -> nodalmerge.state.v1.RotateKey
+	9,  // 5: nodalmerge.state.v1.Command.retire_key:type_name -> nodalmerge.state.v1.RetireKey
+	10, // 6: nodalmerge.state.v1.Command.put_room_key:type_name -> nodalmerge.state.v1.PutRoomKey
+	11, // 7: nodalmerge.state.v1.Command.rotate_room_key:type_name -> nodalmerge.state.v1.RotateRoomKey
+	12, // 8: nodalmerge.state.v1.Command.retire_room_key:type_name -> nodalmerge.state.v1.RetireRoomKey
+	13, // 9: nodalmerge.state.v1.Command.set_room_lock:type_name -> nodalmerge.state.v1.SetRoomLock
+	14, // 10: nodalmerge.state.v1.Command.set_policy:type_name -> nodalmerge.state.v1.SetPolicy
+	15, // 11: nodalmerge.state.v1.Command.revoke:type_name -> nodalmerge.state.v1.Revoke
+	16, // 12: nodalmerge.state.v1.Command.put_tick:type_name -> nodalmerge.state.v1.PutTick
+	17, // 13: nodalmerge.state.v1.Command.delete_tick:type_name -> nodalmerge.state.v1.DeleteTick
+	18, // 14: nodalmerge.state.v1.Command.place_room:type_name -> nodalmerge.state.v1.PlaceRoom
+	19, // 15: nodalmerge.state.v1.Command.set_drain:type_name -> nodalmerge.state.v1.SetDrain
+	20, // 16: nodalmerge.state.v1.Command.evict_peer:type_name -> nodalmerge.state.v1.EvictPeer
+	22, // 17: nodalmerge.state.v1.InitCluster.keys:type_name -> nodalmerge.state.v1.Key
+	21, // 18: nodalmerge.state.v1.PutMember.member:type_name -> nodalmerge.state.v1.Member
+	22, // 19: nodalmerge.state.v1.PutKey.key:type_name -> nodalmerge.state.v1.Key
+	22, // 20: nodalmerge.state.v1.RotateKey.new_key:type_name -> nodalmerge.state.v1.Key
+	23, // 21: nodalmerge.state.v1.PutRoomKey.key:type_name -> nodalmerge.state.v1.RoomKey
+	23, // 22: nodalmerge.state.v1.RotateRoomKey.new_key:type_name -> nodalmerge.state.v1.RoomKey
+	2,  // 23: nodalmerge.state.v1.SetRoomLock.mode:type_name -> nodalmerge.state.v1.LockMode
+	25, // 24: nodalmerge.state.v1.SetPolicy.entry:type_name -> nodalmerge.state.v1.PolicyEntry
+	28, // 25: nodalmerge.state.v1.Revoke.revocation:type_name -> nodalmerge.state.v1.Revocation
+	26, // 26: nodalmerge.state.v1.PutTick.tick:type_name -> nodalmerge.state.v1.TickSchedule
+	0,  // 27: nodalmerge.state.v1.Key.purpose:type_name -> nodalmerge.state.v1.KeyPurpose
+	1,  // 28: nodalmerge.state.v1.Key.state:type_name -> nodalmerge.state.v1.KeyState
+	1,  // 29: nodalmerge.state.v1.RoomKey.state:type_name -> nodalmerge.state.v1.KeyState
+	24, // 30: nodalmerge.state.v1.PolicyEntry.rules:type_name -> nodalmerge.state.v1.PolicyRule
+	2,  // 31: nodalmerge.state.v1.Room.lock:type_name -> nodalmerge.state.v1.LockMode
+	23, // 32: nodalmerge.state.v1.Room.keys:type_name -> nodalmerge.state.v1.RoomKey
+	25, // 33: nodalmerge.state.v1.Room.policy:type_name -> nodalmerge.state.v1.PolicyEntry
+	21, // 34: nodalmerge.state.v1.Snapshot.members:type_name -> nodalmerge.state.v1.Member
+	22, // 35: nodalmerge.state.v1.Snapshot.keys:type_name -> nodalmerge.state.v1.Key
+	27, // 36: nodalmerge.state.v1.Snapshot.rooms:type_name -> nodalmerge.state.v1.Room
+	28, // 37: nodalmerge.state.v1.Snapshot.revocations:type_name -> nodalmerge.state.v1.Revocation
+	26, // 38: nodalmerge.state.v1.Snapshot.ticks:type_name -> nodalmerge.state.v1.TickSchedule
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_nodalmerge_state_v1_state_proto_init() }
@@ -807,14 +2415,27 @@ func file_nodalmerge_state_v1_state_proto_init() {
 		(*Command_PutMember)(nil),
 		(*Command_RemoveMember)(nil),
 		(*Command_PutKey)(nil),
+		(*Command_RotateKey)(nil),
+		(*Command_RetireKey)(nil),
+		(*Command_PutRoomKey)(nil),
+		(*Command_RotateRoomKey)(nil),
+		(*Command_RetireRoomKey)(nil),
+		(*Command_SetRoomLock)(nil),
+		(*Command_SetPolicy)(nil),
+		(*Command_Revoke)(nil),
+		(*Command_PutTick)(nil),
+		(*Command_DeleteTick)(nil),
+		(*Command_PlaceRoom)(nil),
+		(*Command_SetDrain)(nil),
+		(*Command_EvictPeer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodalmerge_state_v1_state_proto_rawDesc), len(file_nodalmerge_state_v1_state_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   8,
+			NumEnums:      3,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
