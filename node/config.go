@@ -48,6 +48,10 @@ type Config struct {
 	// Bootstrap forms a new cluster. A lone node with no state forms one in
 	// any case; on a store that already holds a cluster it is ignored.
 	Bootstrap bool
+	// Join lists admin addresses of members to ask for membership when
+	// this node has no state yet; ignored (with a warning) on a store that
+	// already belongs to a cluster.
+	Join []string
 
 	// TLSCA, TLSCert and TLSKey replace the generated internal material; all
 	// three or none.
@@ -118,6 +122,14 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port: %w", a.flag, a.v, err))
 		}
+	}
+	for _, a := range c.Join {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("--join %q: want the host:port of a member's admin listener: %w", a, err))
+		}
+	}
+	if c.Bootstrap && len(c.Join) > 0 {
+		errs = append(errs, errors.New("--bootstrap and --join exclude each other: form a new cluster or join one"))
 	}
 	tlsSet := 0
 	for _, s := range []string{c.TLSCA, c.TLSCert, c.TLSKey} {

@@ -185,46 +185,6 @@ func (n *Node) loadTLS() error {
 	return nil
 }
 
-// joinOrBootstrap makes this node a member of a cluster: a store that
-// already belongs to one resumes it; otherwise this node forms a new
-// single-node cluster (the only way in this release; --join comes with
-// multi-node membership).
-func (n *Node) joinOrBootstrap(ctx context.Context) error {
-	log := n.cfg.Logger
-	if n.store.HadState() {
-		if n.cfg.Bootstrap {
-			log.Warn("--bootstrap ignored: this store already belongs to a cluster", "state_dir", n.state.dir)
-		}
-	} else if err := n.store.BootstrapSingle(); err != nil {
-		return fmt.Errorf("bootstrap cluster: %w", err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, leaderTimeout)
-	defer cancel()
-	if _, err := n.store.WaitForLeader(wctx); err != nil {
-		return fmt.Errorf("wait for a raft leader: %w", err)
-	}
-	if !n.store.IsLeader() {
-		return nil
-	}
-	// A restarted node replays its log only after it is elected; the barrier
-	// makes every earlier entry applied before state is read.
-	if err := n.store.Barrier(wctx); err != nil {
-		return fmt.Errorf("catch up with the raft log: %w", err)
-	}
-	created, err := initCluster(wctx, n.store, n.cfg.Now())
-	if err != nil {
-		return err
-	}
-	if created {
-		log.Info("cluster initialised", "cluster_id", n.store.ClusterID())
-	}
-	n.tokenWritten = created
-	if _, err := n.store.EnsureSelfMember(wctx); err != nil {
-		return fmt.Errorf("record member %s: %w", n.nodeID, err)
-	}
-	return nil
-}
-
 // issueBootstrapToken writes the bootstrap operator token when this start
 // formed the cluster, or when the operator asked for a fresh one.
 func (n *Node) issueBootstrapToken(reg *controlplane.Registry) error {

@@ -56,6 +56,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.AdvertiseAdminListen, "advertise-admin-listen", "", "admin address advertised to other nodes (default: the bound address)")
 	f.StringVar(&cfg.AdvertiseRaftListen, "advertise-raft-listen", "", "Raft address advertised to other nodes (default: the bound address)")
 	f.BoolVar(&cfg.Bootstrap, "bootstrap", false, "form a new cluster (implied for a lone node without state; ignored on a store that already has one)")
+	f.StringSliceVar(&cfg.Join, "join", nil, "admin address(es) of cluster members to join through (host:port[,host:port]); the node proves itself with its node certificate")
 	f.StringVar(&cfg.TLSCA, "tls-ca", "", "cluster CA bundle (PEM) for both internal listeners; replaces the generated material")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, made by 'nodalmerge cert create-node')")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
