@@ -1,0 +1,86 @@
+package loadgen
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+)
+
+// ConfigError names the configuration field that is wrong, so a command
+// line can map it back to its flag.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("loadgen: %s %s", e.Field, e.Msg) }
+
+func cfgErr(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Target is the server under test.
+type Target struct {
+	// URL is the server's WebSocket base, "ws://host:port" (rooms are
+	// at URL/ws/{room}); a trailing "/ws" or "/ws/" is accepted.
+	URL string
+	// ServerPID, when not 0, is the server's process id on this machine:
+	// its CPU time and RSS are read from /proc around the measured window.
+	ServerPID int
+	// RoomPrefix starts every room name; a random run id follows it, so
+	// each run gets fresh rooms and no catch-up from an earlier run.
+	RoomPrefix string
+	Logger     *slog.Logger
+}
+
+// target is a validated Target.
+type target struct {
+	base   string // ws://host:port/ws/
+	pid    int
+	prefix string // prefix + run id + "-"
+	log    *slog.Logger
+}
+
+func (t Target) resolve() (*target, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return nil, cfgErr("URL", "must be ws://host:port or wss://host:port, got %q", t.URL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, cfgErr("URL", "must not have a query or fragment, got %q", t.URL)
+	}
+	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/ws")
+	if path != "" {
+		return nil, cfgErr("URL", "must be the server's base URL (rooms are at /ws/{room}), got path %q", u.Path)
+	}
+	if t.ServerPID < 0 {
+		return nil, cfgErr("ServerPID", "must not be negative, got %d", t.ServerPID)
+	}
+	prefix := t.RoomPrefix
+	if prefix == "" {
+		prefix = "bench"
+	}
+	for _, r := range prefix {
+		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~", r) {
+			return nil, cfgErr("RoomPrefix", "may use only letters, digits and -._~, got %q", prefix)
+		}
+	}
+	var run [4]byte
+	_, _ = rand.Read(run[:]) // crypto/rand.Read never fails
+	log := t.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &target{
+		base:   u.Scheme + "://" + u.Host + "/ws/",
+		pid:    t.ServerPID,
+		prefix: prefix + "-" + hex.EncodeToString(run[:]) + "-",
+		log:    log,
+	}, nil
+}
+
+// room is the URL of the run's i-th room.
+func (t *target) room(i int) string { return fmt.Sprintf("%s%sroom%d", t.base, t.prefix, i) }
