@@ -12,9 +12,12 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// TransportGRPC is the transport of every event this server records; the
-// WebSocket path records "ws".
-const TransportGRPC = "grpc"
+// Transports of audit events: the gRPC admin port and the WebSocket
+// control commands of the data plane (Dispatcher).
+const (
+	TransportGRPC      = "grpc"
+	TransportWebSocket = "websocket"
+)
 
 // AuditEvent is one control-plane command invocation, allowed or denied.
 // No field ever holds a secret: Actor is a token subject and id or a

@@ -23,6 +23,8 @@ const (
 	reasonMultipleBearers = "multiple authorization headers"
 	reasonInvalidToken    = "invalid token"
 	reasonNotInitialised  = "cluster not initialised"
+	reasonForwardNotNode  = "forwarded call without the forwarding node's certificate"
+	reasonForwardBad      = "malformed forwarded call"
 	authorizationMetadata = "authorization"
 )
 
@@ -39,6 +41,8 @@ func knownAuthFailureReasons() []string {
 		reasonBadCertificate,
 		reasonMultipleBearers,
 		reasonInvalidToken,
+		reasonForwardNotNode,
+		reasonForwardBad,
 	}
 }
 
@@ -62,10 +66,26 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	c.setActor(id.String())
 	logging.AddFields(ctx, logging.Fields{"actor", id.String()})
 
+	if c.unary {
+		if by := metadata.ValueFromIncomingContext(ctx, mdForwardedBy); len(by) > 0 {
+			return s.authenticateForwarded(ctx, c, id, by)
+		}
+	}
 	if c.cmd.Capability == token.CapClusterNode && id.Role == pki.RoleNode {
 		return withPrincipal(ctx, Principal{Identity: id, Command: c.cmd}), nil
 	}
+	claims, err := s.verifyBearer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	p := Principal{Identity: id, Claims: claims, Command: c.cmd}
+	c.setActor(p.Actor())
+	logging.AddFields(ctx, logging.Fields{"actor", p.Actor()})
+	return withPrincipal(ctx, p), nil
+}
 
+// verifyBearer verifies the call's operator token against the keyring.
+func (s *Server) verifyBearer(ctx context.Context, c *call) (*token.OperatorClaims, error) {
 	clusterID := s.cluster.ClusterID()
 	if clusterID == "" {
 		// No keyring yet, so no token can verify. Say so, retryably,
@@ -84,10 +104,7 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return nil, s.authFailed(ctx, c, failureReason(err))
 	}
-	p := Principal{Identity: id, Claims: claims, Command: c.cmd}
-	c.setActor(p.Actor())
-	logging.AddFields(ctx, logging.Fields{"actor", p.Actor()})
-	return withPrincipal(ctx, p), nil
+	return claims, nil
 }
 
 // authFailed records and counts a failed authentication and answers the

@@ -32,10 +32,17 @@ func allowed(p Principal, cmd Command, room string) (string, bool) {
 		}
 		return "", true
 	}
-	if p.Claims == nil || !token.HasCap(p.Claims.Caps, cmd.Capability) {
+	if !token.HasCap(p.caps(), cmd.Capability) {
 		return reasonMissingCapability, false
 	}
-	if cmd.RoomScoped && !token.RoomAllowed(p.Claims.Rooms, room) {
+	if !cmd.RoomScoped {
+		return "", true
+	}
+	switch {
+	case p.Claims != nil && !token.RoomAllowed(p.Claims.Rooms, room):
+		return reasonRoomNotAllowed, false
+	case p.Session != nil && p.Session.Room != room:
+		// A room token is for one room: its session commands only it.
 		return reasonRoomNotAllowed, false
 	}
 	return "", true
@@ -67,6 +74,11 @@ func (s *Server) authorizeUnary(ctx context.Context, req any, _ *grpc.UnaryServe
 	if c == nil {
 		s.logger.ErrorContext(ctx, "authorization reached without a command record")
 		return nil, internalError()
+	}
+	if c.isForwarded() {
+		// The forwarding node authorized (and audited) the call; it was
+		// authenticated as a node above.
+		return handler(ctx, req)
 	}
 	room := ""
 	if c.cmd.RoomScoped {

@@ -19,7 +19,7 @@ func BenchmarkGetStatus(b *testing.B) {
 	tok := e.mint(b, e.operatorClaims("cluster.read"))
 
 	bare := grpc.NewServer(grpc.Creds(credentials.NewTLS(e.pki.Node(b, "n1").ServerConfig())))
-	adminv1.RegisterClusterServiceServer(bare, &clusterService{nodeID: "n1", cluster: e.cluster})
+	adminv1.RegisterClusterServiceServer(bare, &clusterService{s: e.srv})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatalf("listen: %v", err)

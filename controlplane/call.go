@@ -16,6 +16,11 @@ type call struct {
 	mu      sync.Mutex
 	event   AuditEvent
 	emitted bool
+	// unary calls may be forwarded calls; streams never are.
+	unary bool
+	// forwarded marks a call another node forwarded here: that node
+	// audited and counted it, so this one records nothing.
+	forwarded bool
 }
 
 type callKey struct{}
@@ -33,6 +38,18 @@ func (c *call) setActor(actor string) {
 	c.mu.Lock()
 	c.event.Actor = actor
 	c.mu.Unlock()
+}
+
+func (c *call) markForwarded() {
+	c.mu.Lock()
+	c.forwarded = true
+	c.mu.Unlock()
+}
+
+func (c *call) isForwarded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forwarded
 }
 
 func (c *call) setRoom(room string) {
@@ -59,7 +76,7 @@ func (c *call) decide(decision, reason string) {
 func (c *call) take() (AuditEvent, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.emitted {
+	if c.emitted || c.forwarded {
 		return AuditEvent{}, false
 	}
 	c.emitted = true

@@ -23,6 +23,7 @@ const maxAuditRoomBytes = 256
 // the handler panics, so mutation handlers can add their Raft index first.
 func (s *Server) commandUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	c, err := s.beginCall(ctx, info.FullMethod)
+	c.unary = true
 	ctx = withCall(ctx, c)
 	defer s.finish(ctx, c)
 	if err != nil {
@@ -56,14 +57,7 @@ func (s *Server) beginCall(ctx context.Context, fullMethod string) (*call, error
 	if !known {
 		cmd = Command{Name: fullMethod, Capability: unregisteredCapability, FullMethod: fullMethod}
 	}
-	c := &call{cmd: cmd}
-	c.event = AuditEvent{
-		Time:      s.now(),
-		Node:      s.nodeID,
-		Transport: TransportGRPC,
-		Command:   cmd.Name,
-		Requires:  cmd.Capability,
-	}
+	c := s.newCall(cmd, TransportGRPC)
 	logging.AddFields(ctx, logging.Fields{"command", cmd.Name})
 	if known {
 		return c, nil
@@ -78,6 +72,17 @@ func (s *Server) beginCall(ctx context.Context, fullMethod string) (*call, error
 	return c, denyError(cmd.Name, cmd.Capability)
 }
 
+// newCall starts the record of one invocation of cmd.
+func (s *Server) newCall(cmd Command, transport string) *call {
+	return &call{cmd: cmd, event: AuditEvent{
+		Time:      s.now(),
+		Node:      s.nodeID,
+		Transport: transport,
+		Command:   cmd.Name,
+		Requires:  cmd.Capability,
+	}}
+}
+
 // finish emits the call's audit event and counts it, once.
 func (s *Server) finish(ctx context.Context, c *call) {
 	ev, ok := c.take()
@@ -87,6 +92,7 @@ func (s *Server) finish(ctx context.Context, c *call) {
 	s.metrics.request(ev.Command, ev.Decision)
 	// The RPC context may already be cancelled (the client went away); the
 	// event must still be recorded.
+	s.events.add(ev)
 	s.audit.Record(context.WithoutCancel(ctx), ev)
 }
 

@@ -1,6 +1,8 @@
 // Package controlplane is the node's gRPC admin server: the command registry
 // built from the proto options, mTLS + bearer-token authentication,
-// capability authorization, audit, metrics and the admin services.
+// capability authorization, audit, metrics, routing to the Raft leader and
+// the admin services, plus the Dispatcher through which the data plane runs
+// the same commands for WebSocket sessions.
 //
 // Every admin RPC is a command. Its name and required capability are read
 // once, at start, from the nodalmerge.admin.v1.command method option; nothing

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
@@ -27,17 +29,158 @@ import (
 
 const testClusterID = "cluster-test-1"
 
-// fakeCluster is a fixed view of the cluster with a real keyring. The real
-// raftstore is covered by its own tests and the end-to-end tests.
+// fakeCluster is a leader's view of the cluster with a real keyring and a
+// minimal state model: it records every proposed command and applies the
+// few the service tests read back. The replicated semantics are
+// raftstore's and are exercised against the real store in
+// cluster_test.go.
 type fakeCluster struct {
-	id     string
-	status raftstore.Status
-	keys   []*statev1.Key
+	mu       sync.Mutex
+	id       string
+	status   raftstore.Status
+	keys     []*statev1.Key
+	members  []*statev1.Member
+	rooms    map[string]*statev1.Room
+	ticks    []*statev1.TickSchedule
+	applied  []*statev1.Command
+	index    uint64
+	applyErr error // answered by Apply when set
+	reads    int   // ReadIndex calls
+	follower bool  // IsLeader answers false; LeaderAdmin names status.LeaderID
 }
 
-func (c *fakeCluster) ClusterID() string        { return c.id }
-func (c *fakeCluster) Status() raftstore.Status { return c.status }
-func (c *fakeCluster) Keys() []*statev1.Key     { return c.keys }
+func (c *fakeCluster) ClusterID() string { return c.id }
+func (c *fakeCluster) Status() raftstore.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+func (c *fakeCluster) Keys() []*statev1.Key {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneAll(c.keys)
+}
+func (c *fakeCluster) Members() []*statev1.Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneAll(c.members)
+}
+func (c *fakeCluster) Member(id string) (*statev1.Member, bool) {
+	for _, m := range c.Members() {
+		if m.GetNodeId() == id {
+			return m, true
+		}
+	}
+	return nil, false
+}
+func (c *fakeCluster) Rooms() []*statev1.Room {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*statev1.Room
+	for _, name := range slices.Sorted(maps.Keys(c.rooms)) {
+		out = append(out, proto.Clone(c.rooms[name]).(*statev1.Room))
+	}
+	return out
+}
+func (c *fakeCluster) Room(name string) (*statev1.Room, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.rooms[name]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(r).(*statev1.Room), true
+}
+func (c *fakeCluster) Revocations() []*statev1.Revocation { return nil }
+func (c *fakeCluster) Ticks() []*statev1.TickSchedule {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneAll(c.ticks)
+}
+
+// Apply records cmd and applies what the tests read back.
+func (c *fakeCluster) Apply(_ context.Context, cmd *statev1.Command) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.applyErr != nil {
+		return 0, c.applyErr
+	}
+	c.index++
+	c.applied = append(c.applied, proto.Clone(cmd).(*statev1.Command))
+	switch k := cmd.GetKind().(type) {
+	case *statev1.Command_SetPolicy:
+		r := c.room(k.SetPolicy.GetRoom())
+		e := proto.Clone(k.SetPolicy.GetEntry()).(*statev1.PolicyEntry)
+		e.SetUnixMs = cmd.GetProposedUnixMs()
+		r.Policy = append(r.Policy, e)
+	case *statev1.Command_SetRoomLock:
+		c.room(k.SetRoomLock.GetRoom()).Lock = k.SetRoomLock.GetMode()
+	case *statev1.Command_PutRoomKey:
+		r := c.room(k.PutRoomKey.GetRoom())
+		r.Keys = append(r.Keys, k.PutRoomKey.GetKey())
+	case *statev1.Command_PutTick:
+		c.ticks = append(c.ticks, k.PutTick.GetTick())
+	case *statev1.Command_PutMember:
+		c.members = append(c.members, k.PutMember.GetMember())
+	}
+	return c.index, nil
+}
+
+func (c *fakeCluster) room(name string) *statev1.Room {
+	if c.rooms == nil {
+		c.rooms = map[string]*statev1.Room{}
+	}
+	r, ok := c.rooms[name]
+	if !ok {
+		r = &statev1.Room{Name: name, Lock: statev1.LockMode_LOCK_MODE_OPEN}
+		c.rooms[name] = r
+	}
+	return r
+}
+
+// takeApplied answers and forgets the commands proposed so far.
+func (c *fakeCluster) takeApplied() []*statev1.Command {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.applied
+	c.applied = nil
+	return out
+}
+
+func (c *fakeCluster) ReadIndex(context.Context) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	return c.index, nil
+}
+func (c *fakeCluster) WaitApplied(context.Context, uint64) error { return nil }
+func (c *fakeCluster) IsLeader() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.follower
+}
+func (c *fakeCluster) LeaderAdmin() (string, string, bool) {
+	st := c.Status()
+	return st.LeaderID, "", st.LeaderID != ""
+}
+func (c *fakeCluster) AddVoter(context.Context, string, string) error { return nil }
+func (c *fakeCluster) RemoveServer(context.Context, string) error     { return nil }
+func (c *fakeCluster) TransferLeadership(_ context.Context, id string) (string, error) {
+	return id, nil
+}
+func (c *fakeCluster) TakeSnapshot(context.Context) (uint64, uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.index, c.status.Term, nil
+}
+
+func cloneAll[T proto.Message](in []T) []T {
+	out := make([]T, 0, len(in))
+	for _, m := range in {
+		out = append(out, proto.Clone(m).(T))
+	}
+	return out
+}
 
 // recorder is an Auditor that keeps every event.
 type recorder struct {
@@ -66,6 +209,8 @@ type envOptions struct {
 	testService bool
 	// clusterID overrides the cluster id; "-" means empty.
 	clusterID string
+	// dataPlane is the server's DataPlane; nil leaves it unset.
+	dataPlane *fakeDataPlane
 }
 
 // env is one admin server on 127.0.0.1 with real mTLS and a real keyring.
@@ -96,6 +241,10 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	if err != nil {
 		t.Fatalf("generate operator key: %v", err)
 	}
+	roomKey, err := keyring.Generate(statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN, e.now.Add(-time.Hour))
+	if err != nil {
+		t.Fatalf("generate room-token key: %v", err)
+	}
 	e.cluster = &fakeCluster{
 		id: testClusterID,
 		status: raftstore.Status{
@@ -106,7 +255,7 @@ func newEnv(t testing.TB, opts envOptions) *env {
 				{NodeID: "n2", RaftAddr: "127.0.0.2:7880", AdminAddr: "127.0.0.2:7879", PublicAddr: "127.0.0.2:7878", Voter: false, State: "follower"},
 			},
 		},
-		keys: []*statev1.Key{key},
+		keys: []*statev1.Key{key, roomKey},
 	}
 	switch opts.clusterID {
 	case "":
@@ -131,6 +280,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	if opts.logAudit {
 		cfg.Audit = nil
+	}
+	if opts.dataPlane != nil {
+		cfg.DataPlane = opts.dataPlane
 	}
 	if opts.testService {
 		e.srv, e.svc = newServerWithTestService(t, cfg)
@@ -220,4 +372,49 @@ func callCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// fakeDataPlane is a fixed local room store.
+type fakeDataPlane struct {
+	mu         sync.Mutex
+	live       map[string]int
+	maxLamport map[string]uint64
+	nodes      map[string]int
+	compacted  []string
+}
+
+func (d *fakeDataPlane) LiveRooms() map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.live)
+}
+
+func (d *fakeDataPlane) RoomInfo(room string) (uint64, int, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, live := d.live[room]
+	return d.maxLamport[room], d.nodes[room], live
+}
+
+func (d *fakeDataPlane) CompactRoom(_ context.Context, room string) (uint64, uint64, uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.compacted = append(d.compacted, room)
+	return uint64(d.nodes[room]), 1000, 600, nil
+}
+
+// set makes room live with peers, holding nodes up to maxLamport.
+func (d *fakeDataPlane) set(room string, peers int, maxLamport uint64, nodes int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live == nil {
+		d.live, d.maxLamport, d.nodes = map[string]int{}, map[string]uint64{}, map[string]int{}
+	}
+	d.live[room], d.maxLamport[room], d.nodes[room] = peers, maxLamport, nodes
+}
+
+func (d *fakeDataPlane) compactedRooms() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.compacted)
 }

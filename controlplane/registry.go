@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
 )
@@ -56,6 +57,9 @@ type Registry struct {
 	byMethod map[string]Command
 	byName   map[string]Command
 	all      []Command
+	// methods holds each command's descriptor, for building its request
+	// and response messages (forwarding, the WebSocket door).
+	methods map[string]protoreflect.MethodDescriptor
 }
 
 // NewRegistry builds the registry from the compiled descriptors of every
@@ -70,6 +74,7 @@ func buildRegistry(files *protoregistry.Files, pkg protoreflect.FullName) (*Regi
 	r := &Registry{
 		byMethod: make(map[string]Command),
 		byName:   make(map[string]Command),
+		methods:  make(map[string]protoreflect.MethodDescriptor),
 	}
 	var errs []error
 	files.RangeFilesByPackage(pkg, func(fd protoreflect.FileDescriptor) bool {
@@ -132,6 +137,7 @@ func (r *Registry) add(md protoreflect.MethodDescriptor) error {
 	}
 	r.byMethod[fullMethod] = cmd
 	r.byName[cmd.Name] = cmd
+	r.methods[fullMethod] = md
 	r.all = append(r.all, cmd)
 	return nil
 }
@@ -152,4 +158,31 @@ func (r *Registry) ByName(name string) (Command, bool) {
 // All answers every command, sorted by name. The slice is a copy.
 func (r *Registry) All() []Command {
 	return slices.Clone(r.all)
+}
+
+// newRequest answers an empty request message of a command's method.
+func (r *Registry) newRequest(fullMethod string) (proto.Message, error) {
+	md, ok := r.methods[fullMethod]
+	if !ok {
+		return nil, fmt.Errorf("controlplane: no command for method %s", fullMethod)
+	}
+	return newMessage(md.Input()), nil
+}
+
+// newResponse answers an empty response message of a command's method.
+func (r *Registry) newResponse(fullMethod string) (proto.Message, error) {
+	md, ok := r.methods[fullMethod]
+	if !ok {
+		return nil, fmt.Errorf("controlplane: no command for method %s", fullMethod)
+	}
+	return newMessage(md.Output()), nil
+}
+
+// newMessage prefers the generated Go type; descriptors without one (built
+// at run time, as in tests) get a dynamic message.
+func newMessage(d protoreflect.MessageDescriptor) proto.Message {
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(d.FullName()); err == nil {
+		return mt.New().Interface()
+	}
+	return dynamicpb.NewMessage(d)
 }

@@ -19,19 +19,46 @@ func TestRegistryFromCompiledProtos(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewRegistry: %v", err)
 	}
-	want := map[string]Command{
-		"cluster.status": {
-			Name: "cluster.status", Capability: "cluster.read",
-			FullMethod: adminv1.ClusterService_GetStatus_FullMethodName,
-		},
-		"cluster.list-members": {
-			Name: "cluster.list-members", Capability: "cluster.read",
-			FullMethod: adminv1.ClusterService_ListMembers_FullMethodName,
-		},
-		"token.mint-operator": {
-			Name: "token.mint-operator", Capability: "cluster.admin",
-			FullMethod: adminv1.TokenService_MintOperatorToken_FullMethodName,
-		},
+	// The SPEC section 4 table, spelled out: name → capability, room
+	// scope and mutation of every admin RPC.
+	type spec struct {
+		method         string
+		capability     string
+		room, mutation bool
+	}
+	table := map[string]spec{
+		"cluster.status":              {adminv1.ClusterService_GetStatus_FullMethodName, "cluster.read", false, false},
+		"cluster.list-members":        {adminv1.ClusterService_ListMembers_FullMethodName, "cluster.read", false, false},
+		"cluster.join":                {adminv1.ClusterService_Join_FullMethodName, "cluster.node", false, true},
+		"cluster.remove-member":       {adminv1.ClusterService_RemoveMember_FullMethodName, "cluster.admin", false, true},
+		"cluster.transfer-leadership": {adminv1.ClusterService_TransferLeadership_FullMethodName, "cluster.admin", false, true},
+		"cluster.snapshot":            {adminv1.ClusterService_Snapshot_FullMethodName, "cluster.admin", false, false},
+		"keys.list":                   {adminv1.KeyService_ListKeys_FullMethodName, "cluster.read", false, false},
+		"keys.rotate":                 {adminv1.KeyService_RotateKey_FullMethodName, "cluster.admin", false, true},
+		"keys.retire":                 {adminv1.KeyService_RetireKey_FullMethodName, "cluster.admin", false, true},
+		"token.mint-operator":         {adminv1.TokenService_MintOperatorToken_FullMethodName, "cluster.admin", false, false},
+		"token.mint-room":             {adminv1.TokenService_MintRoomToken_FullMethodName, "token.mint", true, false},
+		"token.revoke":                {adminv1.TokenService_Revoke_FullMethodName, "token.mint", true, true},
+		"set-room-key":                {adminv1.RoomService_SetRoomKey_FullMethodName, "room.admin", true, true},
+		"rotate-room-key":             {adminv1.RoomService_RotateRoomKey_FullMethodName, "room.admin", true, true},
+		"lock-room":                   {adminv1.RoomService_LockRoom_FullMethodName, "room.admin", true, true},
+		"unlock-room":                 {adminv1.RoomService_UnlockRoom_FullMethodName, "room.admin", true, true},
+		"list-rooms":                  {adminv1.RoomService_ListRooms_FullMethodName, "room.admin", false, false},
+		"describe-room":               {adminv1.RoomService_DescribeRoom_FullMethodName, "room.admin", true, false},
+		"evict-peer":                  {adminv1.RoomService_EvictPeer_FullMethodName, "room.admin", true, true},
+		"compact-room":                {adminv1.RoomService_CompactRoom_FullMethodName, "room.admin", true, false},
+		"set-policy":                  {adminv1.PolicyService_SetPolicy_FullMethodName, "policy.admin", true, true},
+		"get-policy":                  {adminv1.PolicyService_GetPolicy_FullMethodName, "policy.admin", true, false},
+		"start-tick":                  {adminv1.TickService_StartTick_FullMethodName, "tick.admin", true, true},
+		"stop-tick":                   {adminv1.TickService_StopTick_FullMethodName, "tick.admin", true, true},
+		"list-ticks":                  {adminv1.TickService_ListTicks_FullMethodName, "tick.admin", false, false},
+		"topology.place-room":         {adminv1.TopologyService_PlaceRoom_FullMethodName, "topology.admin", true, true},
+		"topology.drain-node":         {adminv1.TopologyService_DrainNode_FullMethodName, "topology.admin", false, true},
+		"audit.list":                  {adminv1.AuditService_ListEvents_FullMethodName, "cluster.read", false, false},
+	}
+	want := make(map[string]Command, len(table))
+	for name, sp := range table {
+		want[name] = Command{Name: name, Capability: sp.capability, FullMethod: sp.method, RoomScoped: sp.room, Mutation: sp.mutation}
 	}
 	for name, w := range want {
 		got, ok := r.ByName(name)

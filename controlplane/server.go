@@ -22,10 +22,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/proto"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
-	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
-	"github.com/nodalmerge/nodalmerge-go/raftstore"
 )
 
 // Transport limits of the admin port. Admin requests are small; 4 MiB
@@ -41,14 +40,6 @@ const (
 	keepalivePingAfterIdle   = time.Minute
 	keepalivePingTimeout     = 20 * time.Second
 )
-
-// Cluster is what the admin services read from the node; *raftstore.Store
-// satisfies it.
-type Cluster interface {
-	ClusterID() string
-	Status() raftstore.Status
-	Keys() []*statev1.Key
-}
 
 // Config configures a Server.
 type Config struct {
@@ -69,6 +60,17 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Now is the clock for token expiry and audit times; nil is time.Now.
 	Now func() time.Time
+	// ClientTLS dials other nodes' admin ports with this node's
+	// certificate, to forward calls to the leader (pki ClientConfig).
+	// Nil: this node never forwards; calls that need the leader answer
+	// UNAVAILABLE on a follower.
+	ClientTLS *tls.Config
+	// DataPlane answers what only the local room store knows; nil: no
+	// room is live here and compact-room is refused.
+	DataPlane DataPlane
+	// AuditCapacity is how many recent audit events the node keeps in
+	// memory for audit.list; 0 means 10,000.
+	AuditCapacity int
 }
 
 // Server is the admin gRPC server of one node.
@@ -82,11 +84,26 @@ type Server struct {
 	registry *Registry
 	grpc     *grpc.Server
 	health   *health.Server
+
+	dataPlane DataPlane
+	events    *auditLog
+	forwarder *forwarder
+	// handlers maps a full method to its registered implementation, so
+	// the WebSocket door runs exactly the gRPC handler.
+	handlers map[string]methodHandler
+	// overlays add this node's local facts to an answer the leader gave
+	// (list-rooms, describe-room), by command name.
+	overlays map[string]func(proto.Message) error
+}
+
+// methodHandler is one unary method of a registered service.
+type methodHandler struct {
+	desc grpc.MethodDesc
+	impl any
 }
 
 // NewServer builds the registry from the proto options, wires the
-// interceptors and registers ClusterService, TokenService, health and
-// reflection. It refuses configurations that would serve without client
+// interceptors and registers every admin service, health and reflection. It refuses configurations that would serve without client
 // certificates.
 func NewServer(cfg Config) (*Server, error) {
 	registry, err := NewRegistry()
@@ -97,13 +114,22 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	rooms := &roomService{s: s}
 	services := []struct {
 		desc *grpc.ServiceDesc
 		impl any
 	}{
-		{&adminv1.ClusterService_ServiceDesc, &clusterService{nodeID: cfg.NodeID, cluster: cfg.Cluster}},
-		{&adminv1.TokenService_ServiceDesc, &tokenService{cluster: cfg.Cluster, logger: s.logger, now: s.now}},
+		{&adminv1.ClusterService_ServiceDesc, &clusterService{s: s}},
+		{&adminv1.TokenService_ServiceDesc, &tokenService{s: s, cluster: cfg.Cluster, logger: s.logger, now: s.now}},
+		{&adminv1.KeyService_ServiceDesc, &keyService{s: s}},
+		{&adminv1.RoomService_ServiceDesc, rooms},
+		{&adminv1.PolicyService_ServiceDesc, &policyService{s: s}},
+		{&adminv1.TickService_ServiceDesc, &tickService{s: s}},
+		{&adminv1.TopologyService_ServiceDesc, &topologyService{s: s}},
+		{&adminv1.AuditService_ServiceDesc, &auditService{s: s}},
 	}
+	s.overlays[listRoomsCommand] = rooms.overlayList
+	s.overlays[describeRoomCommand] = rooms.overlayDescribe
 	for _, svc := range services {
 		if err := s.registerService(svc.desc, svc.impl); err != nil {
 			s.metrics.unregister(cfg.Metrics)
@@ -128,6 +154,14 @@ func newServer(cfg Config, registry *Registry) (*Server, error) {
 		now:      cfg.Now,
 		registry: registry,
 		health:   health.NewServer(),
+
+		dataPlane: cfg.DataPlane,
+		events:    newAuditLog(cfg.AuditCapacity),
+		handlers:  make(map[string]methodHandler),
+		overlays:  make(map[string]func(proto.Message) error),
+	}
+	if cfg.ClientTLS != nil {
+		s.forwarder = newForwarder(cfg.ClientTLS)
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -184,6 +218,9 @@ func (s *Server) registerService(desc *grpc.ServiceDesc, impl any) error {
 		return fmt.Errorf("controlplane: service %s has methods without a command: %s", desc.ServiceName, strings.Join(missing, ", "))
 	}
 	s.grpc.RegisterService(desc, impl)
+	for _, m := range desc.Methods {
+		s.handlers["/"+desc.ServiceName+"/"+m.MethodName] = methodHandler{desc: m, impl: impl}
+	}
 	return nil
 }
 
@@ -210,6 +247,9 @@ func (cfg Config) validate() error {
 	case cfg.TLS.ClientAuth != tls.RequireAndVerifyClientCert:
 		errs = append(errs, fmt.Errorf("TLS.ClientAuth is %v: the admin port requires verified client certificates", cfg.TLS.ClientAuth))
 	}
+	if cfg.AuditCapacity < 0 {
+		errs = append(errs, fmt.Errorf("AuditCapacity is %d: use 0 for the default or a positive size", cfg.AuditCapacity))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("controlplane: invalid config: %w", err)
 	}
@@ -217,9 +257,10 @@ func (cfg Config) validate() error {
 }
 
 // interceptors chains recovery, logging, then the command record,
-// authentication and authorization. The last three are skipped, by
-// selector, for health and reflection, which need only the client
-// certificate the TLS layer already demanded.
+// authentication, authorization and (unary only) routing to the leader.
+// The command layers are skipped, by selector, for health and reflection,
+// which need only the client certificate the TLS layer already demanded.
+// Streams are served where they arrive: no admin RPC streams yet.
 func (s *Server) interceptors() []grpc.ServerOption {
 	recoveryOpt := recovery.WithRecoveryHandlerContext(recoverPanic(s.logger))
 	logger := grpcLogger(s.logger)
@@ -232,6 +273,7 @@ func (s *Server) interceptors() []grpc.ServerOption {
 			selector.UnaryServerInterceptor(s.commandUnary, isCommand),
 			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), isCommand),
 			selector.UnaryServerInterceptor(s.authorizeUnary, isCommand),
+			selector.UnaryServerInterceptor(s.routeUnary, isCommand),
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoveryOpt),
@@ -287,4 +329,6 @@ func (s *Server) Stop(ctx context.Context) {
 		s.grpc.Stop()
 		<-done
 	}
+	// In-flight calls are over, so no forward can be using a connection.
+	s.forwarder.close(s.logger)
 }

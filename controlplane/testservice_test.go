@@ -183,7 +183,7 @@ func newServerWithTestService(t testing.TB, cfg Config) (*Server, *testService) 
 		req:     fd.Messages().ByName("Req"),
 		handled: make(chan string, 16),
 	}
-	if err := s.registerService(&adminv1.ClusterService_ServiceDesc, &clusterService{nodeID: cfg.NodeID, cluster: cfg.Cluster}); err != nil {
+	if err := s.registerService(&adminv1.ClusterService_ServiceDesc, &clusterService{s: s}); err != nil {
 		t.Fatalf("register ClusterService: %v", err)
 	}
 	if err := s.registerService(ts.desc(), ts); err != nil {

@@ -36,6 +36,7 @@ const (
 // never outlives the caller's token.
 type tokenService struct {
 	adminv1.UnimplementedTokenServiceServer
+	s       *Server
 	cluster Cluster
 	logger  *slog.Logger
 	now     func() time.Time

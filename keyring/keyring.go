@@ -63,34 +63,6 @@ func KeyID(purpose statev1.KeyPurpose, pub ed25519.PublicKey) string {
 	return prefix + "-" + hex.EncodeToString(sum[:])[:kidHexLen]
 }
 
-// canSign reports whether k may sign at now: ACTIVE, or PREPUBLISHED with
-// a scheduled activation that has passed. A prepublished key with no
-// activation time (0) waits for an explicit promotion: signing with a key
-// some verifiers may not have seen yet is what prepublishing prevents.
-func canSign(k *statev1.Key, nowMs int64) bool {
-	switch k.GetState() {
-	case statev1.KeyState_KEY_STATE_ACTIVE:
-		return true
-	case statev1.KeyState_KEY_STATE_PREPUBLISHED:
-		return k.GetActivateUnixMs() != 0 && k.GetActivateUnixMs() <= nowMs
-	default:
-		return false
-	}
-}
-
-// canVerify reports whether k verifies at now.
-func canVerify(k *statev1.Key, nowMs int64) bool {
-	switch k.GetState() {
-	case statev1.KeyState_KEY_STATE_PREPUBLISHED, statev1.KeyState_KEY_STATE_ACTIVE:
-		return true
-	case statev1.KeyState_KEY_STATE_VERIFY_ONLY:
-		ra := k.GetRetireAfterUnixMs()
-		return ra == 0 || nowMs < ra
-	default:
-		return false
-	}
-}
-
 // activation is when k started (or starts) signing, for picking the newest.
 func activation(k *statev1.Key) int64 {
 	if a := k.GetActivateUnixMs(); a != 0 {
@@ -113,15 +85,15 @@ func newer(a, b *statev1.Key) bool {
 }
 
 // Signer returns the key that signs for purpose at now: the newest key
-// that is ACTIVE or PREPUBLISHED with its activation time passed. The
+// whose effective State at now is ACTIVE (so a rotated-in key takes over,
+// and the key it supersedes stops, at the same instant). The
 // returned private key is a fresh copy derived from the seed; a seed that
 // does not reproduce the stored public key is an error rather than a
 // silent signature nobody can verify.
 func Signer(keys []*statev1.Key, purpose statev1.KeyPurpose, now time.Time) (string, ed25519.PrivateKey, error) {
-	nowMs := now.UnixMilli()
 	var best *statev1.Key
 	for _, k := range keys {
-		if k.GetPurpose() != purpose || !canSign(k, nowMs) {
+		if k.GetPurpose() != purpose || State(k, now) != statev1.KeyState_KEY_STATE_ACTIVE {
 			continue
 		}
 		if best == nil || newer(k, best) {
@@ -142,17 +114,16 @@ func Signer(keys []*statev1.Key, purpose statev1.KeyPurpose, now time.Time) (str
 }
 
 // VerifyKey returns the public key with kid if it may verify signatures
-// for purpose at now: PREPUBLISHED and ACTIVE keys always, VERIFY_ONLY keys
-// until retire_after (or indefinitely when it is 0). Anything else (no such
+// for purpose at now: its effective State is PREPUBLISHED, ACTIVE or
+// VERIFY_ONLY (which lasts until retire_after). Anything else (no such
 // kid, another purpose, RETIRED, past grace, malformed) is ErrUnknownKey:
 // a verifier learns nothing from the difference, and fails closed.
 func VerifyKey(keys []*statev1.Key, purpose statev1.KeyPurpose, kid string, now time.Time) (ed25519.PublicKey, error) {
-	nowMs := now.UnixMilli()
 	for _, k := range keys {
 		if k.GetKid() != kid {
 			continue
 		}
-		if k.GetPurpose() != purpose || !canVerify(k, nowMs) {
+		if k.GetPurpose() != purpose || !Verifies(State(k, now)) {
 			break
 		}
 		if len(k.GetPublicKey()) != ed25519.PublicKeySize {

@@ -28,12 +28,12 @@ func (s *Store) Apply(ctx context.Context, cmd *statev1.Command) (uint64, error)
 	if cmd == nil {
 		return 0, fmt.Errorf("raftstore: apply: %w: nil command", ErrInvalidCommand)
 	}
-	if err := validateCommand(cmd); err != nil {
-		return 0, fmt.Errorf("raftstore: apply: %w", err)
-	}
 	if cmd.GetProposedUnixMs() == 0 {
 		cmd = proto.Clone(cmd).(*statev1.Command)
 		cmd.ProposedUnixMs = time.Now().UnixMilli()
+	}
+	if err := validateCommand(cmd); err != nil {
+		return 0, fmt.Errorf("raftstore: apply: %w", err)
 	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -89,8 +89,12 @@ func (s *Store) EnsureSelfMember(ctx context.Context) (uint64, error) {
 		PublicAddr: s.cfg.PublicAddr,
 		Voter:      true,
 	}
-	if have := s.fsm.getMember(s.cfg.NodeID); have != nil && proto.Equal(have, want) {
-		return 0, nil
+	have := s.fsm.getMember(s.cfg.NodeID)
+	if have != nil {
+		want.Draining = have.GetDraining() // SetDrain owns it; PutMember keeps it
+		if proto.Equal(have, want) {
+			return 0, nil
+		}
 	}
 	idx, err := s.Apply(ctx, &statev1.Command{Kind: &statev1.Command_PutMember{
 		PutMember: &statev1.PutMember{Member: want},
@@ -103,14 +107,32 @@ func (s *Store) EnsureSelfMember(ctx context.Context) (uint64, error) {
 	return idx, nil
 }
 
-// AddVoter adds (or re-addresses) a voting member of the Raft
-// configuration and waits until the change is committed. Leader only.
+// AddVoter adds a voting member to the Raft configuration, or updates the
+// address of one already in it (a node restarted on another address joins
+// again), and waits until the change is committed. A voter already at
+// that address is left alone, so a repeated join costs no log entry.
+// Leader only.
 func (s *Store) AddVoter(ctx context.Context, nodeID, raftAddr string) error {
 	if err := validateNodeID(nodeID); err != nil {
 		return fmt.Errorf("raftstore: add voter: %w: %w", ErrInvalidCommand, err)
 	}
 	if err := validateAdvertise(raftAddr); err != nil {
 		return fmt.Errorf("raftstore: add voter %s: %w: raft address %w", nodeID, ErrInvalidCommand, err)
+	}
+	if err := s.requireLeader(); err != nil {
+		return fmt.Errorf("raftstore: add voter %s: %w", nodeID, err)
+	}
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return s.raftError("add voter "+nodeID, err)
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == nodeID && srv.Suffrage == raft.Voter {
+			if string(srv.Address) == raftAddr {
+				return nil
+			}
+			s.logger.Info("voter re-addressed", "node", nodeID, "old_raft_addr", string(srv.Address), "raft_addr", raftAddr)
+		}
 	}
 	return s.changeConfig(ctx, "add voter "+nodeID, func(timeout time.Duration) raft.IndexFuture {
 		return s.raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(raftAddr), 0, timeout)

@@ -9,7 +9,7 @@ import (
 )
 
 // BenchmarkApply measures committed applies per second on an on-disk
-// single node (bolt, fsync on), sequentially and from parallel callers,
+// single node (raft-wal, fsync on), sequentially and from parallel callers,
 // which Raft batches into shared fsyncs.
 func BenchmarkApply(b *testing.B) {
 	p := pkitest.New(b)

@@ -20,6 +20,32 @@ func commandKind(cmd *statev1.Command) string {
 		return "remove_member"
 	case *statev1.Command_PutKey:
 		return "put_key"
+	case *statev1.Command_RotateKey:
+		return "rotate_key"
+	case *statev1.Command_RetireKey:
+		return "retire_key"
+	case *statev1.Command_PutRoomKey:
+		return "put_room_key"
+	case *statev1.Command_RotateRoomKey:
+		return "rotate_room_key"
+	case *statev1.Command_RetireRoomKey:
+		return "retire_room_key"
+	case *statev1.Command_SetRoomLock:
+		return "set_room_lock"
+	case *statev1.Command_SetPolicy:
+		return "set_policy"
+	case *statev1.Command_Revoke:
+		return "revoke"
+	case *statev1.Command_PutTick:
+		return "put_tick"
+	case *statev1.Command_DeleteTick:
+		return "delete_tick"
+	case *statev1.Command_PlaceRoom:
+		return "place_room"
+	case *statev1.Command_SetDrain:
+		return "set_drain"
+	case *statev1.Command_EvictPeer:
+		return "evict_peer"
 	default:
 		return "unknown"
 	}
@@ -62,8 +88,10 @@ func validateCommand(cmd *statev1.Command) error {
 			return fmt.Errorf("put_key: %w", err)
 		}
 		return nil
-	default:
+	case nil:
 		return fmt.Errorf("%w: no command kind set", ErrInvalidCommand)
+	default:
+		return validateNewCommand(cmd)
 	}
 }
 

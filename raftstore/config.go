@@ -11,6 +11,8 @@ import (
 	"unicode"
 
 	"github.com/hashicorp/raft"
+
+	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 )
 
 // Config configures Open. Only NodeID, Bind and the two TLS configs are
@@ -18,8 +20,9 @@ import (
 type Config struct {
 	// NodeID is this node's Raft server id; stable across restarts.
 	NodeID string
-	// Dir holds the Raft log (raft/raft.db) and snapshots (raft/). Empty
-	// keeps everything in memory: fine for a dev node, gone on restart.
+	// Dir holds the Raft log (raft/wal/), its lock (raft/LOCK) and
+	// snapshots (raft/snapshots/). Empty keeps everything in memory: fine
+	// for a dev node, gone on restart.
 	Dir string
 	// Bind is the Raft listen address, e.g. "127.0.0.1:7880" or
 	// "127.0.0.1:0" for an ephemeral port.
@@ -37,6 +40,34 @@ type Config struct {
 	AdminAddr, PublicAddr string
 	// Logger receives the store's and Raft's logs; nil discards them.
 	Logger *slog.Logger
+
+	// OnApply, if set, is called on this node after each command the FSM
+	// applied successfully (rejected commands are not reported), with the
+	// command's log index. Calls come in log order from one goroutine,
+	// never concurrently and never under the FSM lock, so the callback may
+	// read the Store; by then the state may already include later commands.
+	// The FSM never waits for the callback: events queue without bound
+	// (Status.ObserverBacklog), so a slow observer only delays itself.
+	// After a restart Raft replays the log past the latest snapshot, so
+	// commands may be reported again with their original indexes. The cmd
+	// is the observer's own copy. Not called after Close.
+	OnApply func(index uint64, cmd *statev1.Command)
+	// OnRestore, if set, is called (in order with OnApply, on the same
+	// goroutine) after the state was replaced by a snapshot: at start from
+	// the local snapshot, or when the leader installs one. Observers
+	// resynchronise from the reads; the commands folded into the snapshot
+	// are never reported individually.
+	OnRestore func()
+	// OnLeaderChange, if set, is called from its own goroutine whenever
+	// the leader this node knows of changes: isLeader says whether it is
+	// this node, leaderID is "" while no leader is known. Consecutive
+	// duplicates are suppressed; quick flaps may be coalesced into the
+	// latest state. Not called after Close.
+	OnLeaderChange func(isLeader bool, leaderID string)
+
+	// logStore selects the on-disk Raft log (tests and benchmarks compare
+	// both); the zero value is the default, raft-wal.
+	logStore logStoreKind
 }
 
 // Timing, tuned for LAN and loopback. A lone voter starts an election after
@@ -54,7 +85,7 @@ const (
 	// per peer.
 	transportMaxPool = 3
 	// logCacheSize keeps the most recent entries in memory so replication
-	// to followers does not read them back from bolt.
+	// to followers does not read them back from disk.
 	logCacheSize = 512
 	// snapshotsRetained is how many file snapshots are kept on disk.
 	snapshotsRetained = 2

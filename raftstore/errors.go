@@ -41,3 +41,21 @@ func (e *NotLeaderError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrNotLeader) hold.
 func (e *NotLeaderError) Unwrap() error { return ErrNotLeader }
+
+// RejectedError is the FSM refusing a well-formed command because of the
+// state it meets ("room "x" has no key that verifies; set-room-key first").
+// Reason is written for operators: the control plane shows it as is.
+// errors.Is(err, ErrRejected) is true for it.
+type RejectedError struct {
+	Reason string
+}
+
+func (e *RejectedError) Error() string { return "raftstore: rejected: " + e.Reason }
+
+// Is makes errors.Is(err, ErrRejected) hold.
+func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
+
+// rejectf builds a *RejectedError. Arguments must never be key material.
+func rejectf(format string, args ...any) error {
+	return &RejectedError{Reason: fmt.Sprintf(format, args...)}
+}

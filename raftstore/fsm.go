@@ -3,7 +3,6 @@ package raftstore
 import (
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -13,7 +12,7 @@ import (
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 )
 
-// fsm is the replicated state machine: cluster id, members and keyring.
+// fsm is the replicated state machine over state (state.go).
 //
 // Raft calls Apply, Snapshot and Restore from one goroutine; reads come from
 // any goroutine, hence the RWMutex. Stored messages are owned by the fsm and
@@ -24,22 +23,22 @@ type fsm struct {
 
 	// applied is the index of the last log entry given to Apply. Raft's own
 	// AppliedIndex is advanced by a different goroutine than the one that
-	// resolves futures, so it can briefly lag an Apply that has returned;
-	// this one cannot.
+	// applies, so it can differ from the FSM for a moment; this one cannot.
 	applied atomic.Uint64
+	// progress wakes WaitApplied callers after every apply and restore.
+	progress notifier
+	// events delivers OnApply/OnRestore to observers; nil without hooks.
+	events *dispatcher
+	// snapshotIndex reports the index of the snapshot being restored (see
+	// latestSnapshotIndex); nil in unit tests of the bare fsm.
+	snapshotIndex func() (uint64, bool)
 
-	mu        sync.RWMutex
-	clusterID string
-	members   map[string]*statev1.Member // by node id
-	keys      map[string]*statev1.Key    // by kid
+	mu sync.RWMutex
+	s  *state
 }
 
-func newFSM(logger *slog.Logger) *fsm {
-	return &fsm{
-		logger:  logger,
-		members: make(map[string]*statev1.Member),
-		keys:    make(map[string]*statev1.Key),
-	}
+func newFSM(logger *slog.Logger, events *dispatcher) *fsm {
+	return &fsm{logger: logger, events: events, s: newState()}
 }
 
 var _ raft.FSM = (*fsm)(nil)
@@ -50,18 +49,27 @@ var _ raft.FSM = (*fsm)(nil)
 // decision depends only on the entry and the state before it. Store.Apply
 // hands that error back to the proposer.
 func (f *fsm) Apply(l *raft.Log) any {
+	defer f.progress.broadcast()
 	defer f.applied.Store(l.Index)
 	var cmd statev1.Command
 	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
 		f.logger.Warn("raft log entry is not a command", "index", l.Index, "error", err)
 		return fmt.Errorf("%w: decode: %v", ErrInvalidCommand, err)
 	}
-	err := f.apply(&cmd)
-	if err != nil {
+	// The observer gets its own copy, taken before apply keeps (and may
+	// later change) parts of cmd.
+	var observed *statev1.Command
+	if f.events != nil && f.events.onApply != nil {
+		observed = proto.Clone(&cmd).(*statev1.Command)
+	}
+	if err := f.apply(&cmd); err != nil {
 		f.logger.Info("command rejected", "index", l.Index, "kind", commandKind(&cmd), "error", err)
 		return err
 	}
 	f.logger.Debug("command applied", "index", l.Index, "kind", commandKind(&cmd))
+	if observed != nil {
+		f.events.enqueue(event{index: l.Index, cmd: observed})
+	}
 	return nil
 }
 
@@ -71,92 +79,110 @@ func (f *fsm) apply(cmd *statev1.Command) error {
 	if err := validateCommand(cmd); err != nil {
 		return err
 	}
+	now := cmd.GetProposedUnixMs()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	s := f.s
+	var err error
 	switch k := cmd.GetKind().(type) {
 	case *statev1.Command_InitCluster:
-		if f.clusterID != "" {
-			return fmt.Errorf("%w: cluster already initialised as %q", ErrRejected, f.clusterID)
+		if err = s.applyInitCluster(k.InitCluster); err == nil {
+			f.logger.Info("cluster initialised", "cluster_id", s.clusterID, "kids", kidsOf(k.InitCluster.GetKeys()))
 		}
-		f.clusterID = k.InitCluster.GetClusterId()
-		kids := make([]string, 0, len(k.InitCluster.GetKeys()))
-		for _, key := range k.InitCluster.GetKeys() {
-			f.keys[key.GetKid()] = key
-			kids = append(kids, key.GetKid())
-		}
-		f.logger.Info("cluster initialised", "cluster_id", f.clusterID, "kids", kids)
 	case *statev1.Command_PutMember:
-		m := k.PutMember.GetMember()
-		f.members[m.GetNodeId()] = m
+		err = s.applyPutMember(k.PutMember)
 	case *statev1.Command_RemoveMember:
-		// Removing an absent member is a no-op, not an error, so that a
-		// retried removal (outcome unknown the first time) converges.
-		delete(f.members, k.RemoveMember.GetNodeId())
+		err = s.applyRemoveMember(k.RemoveMember)
 	case *statev1.Command_PutKey:
 		key := k.PutKey.GetKey()
-		f.keys[key.GetKid()] = key
+		s.keys[key.GetKid()] = key
 		f.logger.Info("key stored", "kid", key.GetKid(), "purpose", key.GetPurpose().String(), "state", key.GetState().String())
+	case *statev1.Command_RotateKey:
+		if err = s.applyRotateKey(k.RotateKey, now); err == nil {
+			nk := k.RotateKey.GetNewKey()
+			f.logger.Info("key rotated in", "kid", nk.GetKid(), "purpose", nk.GetPurpose().String(),
+				"activate_unix_ms", nk.GetActivateUnixMs(), "grace_ms", k.RotateKey.GetGraceMs())
+		}
+	case *statev1.Command_RetireKey:
+		if err = s.applyRetireKey(k.RetireKey, now); err == nil {
+			f.logger.Info("key retired", "kid", k.RetireKey.GetKid())
+		}
+	case *statev1.Command_PutRoomKey:
+		err = s.applyPutRoomKey(k.PutRoomKey, now)
+	case *statev1.Command_RotateRoomKey:
+		err = s.applyRotateRoomKey(k.RotateRoomKey, now)
+	case *statev1.Command_RetireRoomKey:
+		err = s.applyRetireRoomKey(k.RetireRoomKey, now)
+	case *statev1.Command_SetRoomLock:
+		err = s.applySetRoomLock(k.SetRoomLock, now)
+	case *statev1.Command_SetPolicy:
+		err = s.applySetPolicy(k.SetPolicy, now)
+	case *statev1.Command_Revoke:
+		err = s.applyRevoke(k.Revoke, now)
+	case *statev1.Command_PutTick:
+		err = s.applyPutTick(k.PutTick, now)
+	case *statev1.Command_DeleteTick:
+		err = s.applyDeleteTick(k.DeleteTick)
+	case *statev1.Command_PlaceRoom:
+		err = s.applyPlaceRoom(k.PlaceRoom, now)
+	case *statev1.Command_SetDrain:
+		err = s.applySetDrain(k.SetDrain)
+	case *statev1.Command_EvictPeer:
+		// An event, not a state change: observers act on it (OnApply).
+	default:
+		err = fmt.Errorf("%w: unknown command kind", ErrInvalidCommand)
+	}
+	if err != nil {
+		return err
+	}
+	if now > 0 {
+		s.gcRevocations(now)
 	}
 	return nil
 }
 
-// dump builds the canonical form of the state: repeated fields sorted so
-// that equal states marshal (deterministically) to equal bytes. The result
-// shares no memory with the fsm.
-func (f *fsm) dump() *statev1.Snapshot {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return &statev1.Snapshot{
-		ClusterId: f.clusterID,
-		Members:   sortedMembers(f.members),
-		Keys:      sortedKeys(f.keys),
+func kidsOf(keys []*statev1.Key) []string {
+	kids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		kids = append(kids, k.GetKid())
 	}
+	return kids
 }
 
-func (f *fsm) getClusterID() string {
+// read runs fn under the read lock. fn must copy whatever it returns.
+func (f *fsm) read(fn func(s *state)) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	return f.clusterID
+	fn(f.s)
 }
 
-func (f *fsm) getMembers() []*statev1.Member {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return sortedMembers(f.members)
-}
-
-func (f *fsm) getMember(nodeID string) *statev1.Member {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	m, ok := f.members[nodeID]
-	if !ok {
-		return nil
-	}
-	return proto.Clone(m).(*statev1.Member)
-}
-
-func (f *fsm) getKeys() []*statev1.Key {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return sortedKeys(f.keys)
-}
-
-// sortedMembers returns deep copies sorted by node id. Caller holds f.mu.
-func sortedMembers(in map[string]*statev1.Member) []*statev1.Member {
-	out := make([]*statev1.Member, 0, len(in))
-	for _, m := range in {
-		out = append(out, proto.Clone(m).(*statev1.Member))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetNodeId() < out[j].GetNodeId() })
+// dump is the canonical whole state (see state.dump).
+func (f *fsm) dump() (out *statev1.Snapshot) {
+	f.read(func(s *state) { out = s.dump() })
 	return out
 }
 
-// sortedKeys returns deep copies sorted by kid. Caller holds f.mu.
-func sortedKeys(in map[string]*statev1.Key) []*statev1.Key {
-	out := make([]*statev1.Key, 0, len(in))
-	for _, k := range in {
-		out = append(out, proto.Clone(k).(*statev1.Key))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetKid() < out[j].GetKid() })
+func (f *fsm) getClusterID() (id string) {
+	f.read(func(s *state) { id = s.clusterID })
+	return id
+}
+
+func (f *fsm) getMembers() (out []*statev1.Member) {
+	f.read(func(s *state) { out = sortedMembers(s.members) })
+	return out
+}
+
+// getMember returns a copy of a member record, or nil.
+func (f *fsm) getMember(nodeID string) (out *statev1.Member) {
+	f.read(func(s *state) {
+		if m, ok := s.members[nodeID]; ok {
+			out = proto.Clone(m).(*statev1.Member)
+		}
+	})
+	return out
+}
+
+func (f *fsm) getKeys() (out []*statev1.Key) {
+	f.read(func(s *state) { out = sortedKeys(s.keys) })
 	return out
 }

@@ -40,7 +40,7 @@ func mustApply(t testing.TB, f *fsm, index uint64, cmd *statev1.Command) {
 	}
 }
 
-func newTestFSM() *fsm { return newFSM(slog.New(slog.DiscardHandler)) }
+func newTestFSM() *fsm { return newFSM(slog.New(slog.DiscardHandler), nil) }
 
 func TestFSMAppliesEachCommand(t *testing.T) {
 	f := newTestFSM()

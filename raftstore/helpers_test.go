@@ -81,8 +81,15 @@ func (w tWriter) Write(p []byte) (int, error) {
 // test cleanup (Close is idempotent, so tests may close earlier).
 func openNode(t testing.TB, p *pkitest.PKI, nodeID, dir string) *Store {
 	t.Helper()
+	return openNodeWith(t, p, nodeID, dir, nil)
+}
+
+// openNodeWith is openNode with a chance to adjust the Config (hooks, log
+// store) before Open.
+func openNodeWith(t testing.TB, p *pkitest.PKI, nodeID, dir string, adjust func(*Config)) *Store {
+	t.Helper()
 	m := p.Node(t, nodeID)
-	s, err := Open(Config{
+	cfg := Config{
 		NodeID:     nodeID,
 		Dir:        dir,
 		Bind:       "127.0.0.1:0",
@@ -91,7 +98,11 @@ func openNode(t testing.TB, p *pkitest.PKI, nodeID, dir string) *Store {
 		AdminAddr:  "127.0.0.1:17879",
 		PublicAddr: "127.0.0.1:17878",
 		Logger:     testLogger(t).With("test_node", nodeID),
-	})
+	}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	s, err := Open(cfg)
 	if err != nil {
 		t.Fatalf("open %s: %v", nodeID, err)
 	}

@@ -2,19 +2,29 @@ package raftstore
 
 import (
 	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 )
 
 // Reads are served from this node's FSM: fast, and possibly behind the
-// leader. For a linearizable read, call Barrier on the leader first.
-// Every result is a deep copy the caller may keep and modify.
+// leader. For a linearizable read, get an index from ReadIndex on the
+// leader and WaitApplied(index) on the reading node first. Every result is
+// a deep copy the caller may keep and modify.
 
 // ClusterID is the id fixed by InitCluster, or "" before it.
 func (s *Store) ClusterID() string { return s.fsm.getClusterID() }
 
 // Members returns the replicated member records, sorted by node id.
 func (s *Store) Members() []*statev1.Member { return s.fsm.getMembers() }
+
+// Member returns the member record of nodeID.
+func (s *Store) Member(nodeID string) (*statev1.Member, bool) {
+	m := s.fsm.getMember(nodeID)
+	return m, m != nil
+}
 
 // Keys returns the keyring, sorted by kid. The keys include private seeds:
 // callers must never log them (log kids).
@@ -26,8 +36,62 @@ func (s *Store) Keys() []*statev1.Key { return s.fsm.getKeys() }
 // seeds.
 func (s *Store) Dump() *statev1.Snapshot { return s.fsm.dump() }
 
+// Rooms returns every room record (security state and placement), sorted
+// by name. A room nobody configured has no record: it is open, has no keys
+// or policy, and is placed on every node.
+func (s *Store) Rooms() (out []*statev1.Room) {
+	s.fsm.read(func(st *state) { out = sortedRooms(st.rooms) })
+	return out
+}
+
+// Room returns the record of one room.
+func (s *Store) Room(name string) (out *statev1.Room, ok bool) {
+	s.fsm.read(func(st *state) {
+		if r, found := st.rooms[name]; found {
+			out, ok = proto.Clone(r).(*statev1.Room), true
+		}
+	})
+	return out, ok
+}
+
+// PolicyAt returns the policy entry of room in force at lamport: the last
+// entry whose effective_lamport is at or below it. ok is false when the
+// room has no entry that early (the room default applies).
+func (s *Store) PolicyAt(room string, lamport uint64) (out *statev1.PolicyEntry, ok bool) {
+	s.fsm.read(func(st *state) {
+		if r, found := st.rooms[room]; found {
+			if e, found := policyAt(r.GetPolicy(), lamport); found {
+				out, ok = proto.Clone(e).(*statev1.PolicyEntry), true
+			}
+		}
+	})
+	return out, ok
+}
+
+// Revocations returns the revocations in force or awaiting garbage
+// collection, sorted by (token_id, room, peer_pubkey).
+func (s *Store) Revocations() (out []*statev1.Revocation) {
+	s.fsm.read(func(st *state) { out = sortedRevocations(st.revocations) })
+	return out
+}
+
+// IsRevoked reports whether tokenID (if not empty) or the peer in room (if
+// both are set) is revoked at now. Lapsed revocations do not count, even
+// before the FSM has dropped them.
+func (s *Store) IsRevoked(tokenID, room string, peer []byte, now time.Time) (revoked bool) {
+	s.fsm.read(func(st *state) { revoked = st.isRevoked(tokenID, room, peer, now) })
+	return revoked
+}
+
+// Ticks returns the rooms' tick schedules, sorted by room.
+func (s *Store) Ticks() (out []*statev1.TickSchedule) {
+	s.fsm.read(func(st *state) { out = sortedTicks(st.ticks) })
+	return out
+}
+
 // Snapshot takes a Raft snapshot now (and compacts the log behind it) and
-// returns the index it covers. When nothing was applied since the last
+// returns the index it covers (TakeSnapshot also reports the term and
+// honours a context). When nothing was applied since the last
 // snapshot Raft refuses; the error then wraps raft.ErrNothingNewToSnapshot.
 func (s *Store) Snapshot() (uint64, error) {
 	f := s.raft.Snapshot()

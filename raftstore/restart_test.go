@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -92,16 +94,23 @@ func TestDurableRestart(t *testing.T) {
 	}
 }
 
-// TestStoreDirLocked: a second Open of the same Dir fails fast (bolt's
-// file lock) instead of hanging or corrupting the log.
+// TestStoreDirLocked: a second Open of the same Dir fails fast (the
+// directory's flock) instead of hanging or corrupting the log, for both
+// log stores.
 func TestStoreDirLocked(t *testing.T) {
 	p := pkitest.New(t)
 	dir := t.TempDir()
 	openNode(t, p, "n1", dir)
 	m := p.Node(t, "n1")
-	_, err := Open(Config{NodeID: "n1", Dir: dir, Bind: "127.0.0.1:0",
-		ServerTLS: m.NodeServerConfig(), ClientTLS: m.ClientConfig("")})
-	if err == nil {
-		t.Fatal("second Open of a Dir in use succeeded")
+	for _, kind := range []logStoreKind{logStoreWAL, logStoreBolt} {
+		start := time.Now()
+		_, err := Open(Config{NodeID: "n1", Dir: dir, Bind: "127.0.0.1:0",
+			ServerTLS: m.NodeServerConfig(), ClientTLS: m.ClientConfig(""), logStore: kind})
+		if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+			t.Fatalf("%s: second Open of a Dir in use: %v", kind, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("%s: second Open took %v to fail", kind, d)
+		}
 	}
 }

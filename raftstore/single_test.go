@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
@@ -111,7 +110,7 @@ func TestSingleNodeInMemory(t *testing.T) {
 }
 
 // TestApplyStampsProposedTime reads the committed entries back from the
-// bolt log: a zero ProposedUnixMs is stamped with the proposal time (on a
+// on-disk log: a zero ProposedUnixMs is stamped with the proposal time (on a
 // copy, the caller's command is untouched) and an explicit one is kept.
 func TestApplyStampsProposedTime(t *testing.T) {
 	p := pkitest.New(t)
@@ -140,14 +139,18 @@ func TestApplyStampsProposedTime(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft", "raft.db")})
+	disk, err := openDiskStores(logStoreWAL, filepath.Join(dir, "raft"), newHCLogAdapter(testLogger(t), "test"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() {
+		if err := disk.close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	proposed := func(idx uint64) int64 {
 		var l raft.Log
-		if err := db.GetLog(idx, &l); err != nil {
+		if err := disk.logs.GetLog(idx, &l); err != nil {
 			t.Fatalf("log %d: %v", idx, err)
 		}
 		var c statev1.Command

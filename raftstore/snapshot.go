@@ -12,7 +12,7 @@ import (
 
 // maxSnapshotBytes bounds what Restore reads, so that a corrupt or hostile
 // snapshot cannot exhaust memory. Cluster state is small control data
-// (members and keys), orders of magnitude below this.
+// (members, keys, room security state), orders of magnitude below this.
 const maxSnapshotBytes = 64 << 20
 
 // marshalSnapshot encodes the canonical state. Deterministic marshalling
@@ -40,7 +40,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // Restore replaces the whole state with the snapshot in rc. Raft calls it
 // on start (latest local snapshot) and when the leader installs one. The
 // snapshot is validated completely before any state is touched, so a bad
-// snapshot leaves the old state intact.
+// snapshot leaves the old state intact. Observers get OnRestore.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer func() { _ = rc.Close() }()
 	b, err := io.ReadAll(io.LimitReader(rc, maxSnapshotBytes+1))
@@ -58,33 +58,27 @@ func (f *fsm) restoreBytes(b []byte) error {
 	if err := proto.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("raftstore: decode snapshot: %w", err)
 	}
-	members := make(map[string]*statev1.Member, len(snap.GetMembers()))
-	for _, m := range snap.GetMembers() {
-		if err := validateMember(m); err != nil {
-			return fmt.Errorf("raftstore: snapshot member: %w", err)
-		}
-		if _, dup := members[m.GetNodeId()]; dup {
-			return fmt.Errorf("raftstore: snapshot has duplicate member %q", m.GetNodeId())
-		}
-		members[m.GetNodeId()] = m
-	}
-	keys := make(map[string]*statev1.Key, len(snap.GetKeys()))
-	for _, k := range snap.GetKeys() {
-		if err := validateKey(k); err != nil {
-			return fmt.Errorf("raftstore: snapshot key: %w", err)
-		}
-		if _, dup := keys[k.GetKid()]; dup {
-			return fmt.Errorf("raftstore: snapshot has duplicate kid %q", k.GetKid())
-		}
-		keys[k.GetKid()] = k
+	s, err := stateFromSnapshot(&snap)
+	if err != nil {
+		return fmt.Errorf("raftstore: snapshot: %w", err)
 	}
 	f.mu.Lock()
-	f.clusterID = snap.GetClusterId()
-	f.members = members
-	f.keys = keys
+	f.s = s
 	f.mu.Unlock()
+	// The restored state covers every entry up to the snapshot's index;
+	// WaitApplied relies on applied saying so.
+	if f.snapshotIndex != nil {
+		if idx, ok := f.snapshotIndex(); ok {
+			f.applied.Store(idx)
+		}
+	}
+	f.progress.broadcast()
+	if f.events != nil {
+		f.events.enqueue(event{restore: true})
+	}
 	f.logger.Info("state restored from snapshot", "cluster_id", snap.GetClusterId(),
-		"members", len(members), "keys", len(keys))
+		"members", len(s.members), "keys", len(s.keys), "rooms", len(s.rooms),
+		"revocations", len(s.revocations), "ticks", len(s.ticks))
 	return nil
 }
 
@@ -108,3 +102,20 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 
 // Release is a no-op: the snapshot holds only an immutable byte slice.
 func (s *fsmSnapshot) Release() {}
+
+// latestSnapshotIndex returns a function reporting the index of the newest
+// snapshot in store. Raft restores the newest snapshot at start, and
+// installs a leader's snapshot by writing it as the newest before
+// restoring it, so during Restore this is the index being restored. (The
+// one exception, a newest snapshot that fails to open at start and an
+// older one restored instead, only makes WaitApplied return early for
+// entries the log replay is about to apply.)
+func latestSnapshotIndex(store raft.SnapshotStore) func() (uint64, bool) {
+	return func() (uint64, bool) {
+		metas, err := store.List()
+		if err != nil || len(metas) == 0 {
+			return 0, false
+		}
+		return metas[0].Index, true
+	}
+}

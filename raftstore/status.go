@@ -26,6 +26,9 @@ type Status struct {
 	// Members joins the Raft configuration with the replicated member
 	// records, sorted by node id.
 	Members []MemberStatus
+	// ObserverBacklog is how many OnApply/OnRestore events wait for the
+	// observer (0 without hooks): a growing value means a slow observer.
+	ObserverBacklog int
 }
 
 // MemberStatus is one member of the Raft configuration with the addresses
@@ -36,6 +39,8 @@ type MemberStatus struct {
 	AdminAddr  string
 	PublicAddr string
 	Voter      bool
+	// Draining is the member record's drain mark (topology.drain-node).
+	Draining bool
 	// State is "leader" or "follower" as the answering node sees it.
 	State string
 }
@@ -53,6 +58,8 @@ func (s *Store) Status() Status {
 		Term:         s.raft.CurrentTerm(),
 		AppliedIndex: max(s.raft.AppliedIndex(), s.fsm.applied.Load()),
 		CommitIndex:  s.raft.CommitIndex(),
+
+		ObserverBacklog: s.events.backlog(),
 	}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
@@ -76,6 +83,7 @@ func (s *Store) Status() Status {
 		if m := records[id]; m != nil {
 			ms.AdminAddr = m.GetAdminAddr()
 			ms.PublicAddr = m.GetPublicAddr()
+			ms.Draining = m.GetDraining()
 		}
 		st.Members = append(st.Members, ms)
 	}

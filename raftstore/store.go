@@ -8,11 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 // Store is one node's Raft member and its replica of the cluster state.
@@ -23,10 +22,18 @@ type Store struct {
 
 	fsm      *fsm
 	raft     *raft.Raft
+	logs     raft.LogStore // what Raft reads entries from (WaitApplied looks at entry types)
 	trans    *raft.NetworkTransport
 	stream   *tlsStreamLayer
-	bolt     *raftboltdb.BoltStore // nil in memory
+	disk     *diskStores // nil in memory
+	events   *dispatcher // nil without OnApply/OnRestore
 	hadState bool
+
+	// readyTerm is the last term in which this node, as leader, committed
+	// an entry of its own (see ReadIndex).
+	readyTerm atomic.Uint64
+
+	leaderDone chan struct{} // closed when the leader watcher exits; nil without OnLeaderChange
 
 	closed    chan struct{} // closed by Close; wakes waiters
 	closeOnce sync.Once
@@ -52,7 +59,6 @@ func Open(cfg Config) (_ *Store, err error) {
 	// where the record comes from.
 	logger = logger.With("component", "raftstore")
 	s := &Store{cfg: cfg, logger: logger, closed: make(chan struct{})}
-	s.fsm = newFSM(logger)
 	hl := newHCLogAdapter(logger, "raft")
 
 	// cleanup undoes what was opened so far when a later step fails.
@@ -65,41 +71,37 @@ func Open(cfg Config) (_ *Store, err error) {
 		}
 	}()
 
+	s.events = newDispatcher(logger, cfg.OnApply, cfg.OnRestore)
+	cleanup = append(cleanup, s.events.close)
+	s.fsm = newFSM(logger, s.events)
+
 	var (
-		logs   raft.LogStore
 		stable raft.StableStore
 		snaps  raft.SnapshotStore
 	)
 	if cfg.Dir == "" {
 		mem := raft.NewInmemStore()
-		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
+		s.logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
 	} else {
 		raftDir := filepath.Join(cfg.Dir, "raft")
 		if err := os.MkdirAll(raftDir, 0o700); err != nil {
 			return nil, fmt.Errorf("raftstore: create %s: %w", raftDir, err)
 		}
-		dbPath := filepath.Join(raftDir, "raft.db")
-		bolt, err := raftboltdb.New(raftboltdb.Options{
-			Path:        dbPath,
-			BoltOptions: &bbolt.Options{Timeout: boltOpenTimeout},
-		})
+		disk, err := openDiskStores(cfg.logStore, raftDir, hl)
 		if err != nil {
-			return nil, fmt.Errorf("raftstore: open bolt store %s (in use by another process?): %w", dbPath, err)
+			return nil, err
 		}
-		s.bolt = bolt
-		cleanup = append(cleanup, func() { _ = bolt.Close() })
-		cache, err := raft.NewLogCache(logCacheSize, bolt)
-		if err != nil {
-			return nil, fmt.Errorf("raftstore: log cache: %w", err)
-		}
+		s.disk = disk
+		cleanup = append(cleanup, func() { _ = disk.close() })
 		fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hl.Named("snapshot"))
 		if err != nil {
 			return nil, fmt.Errorf("raftstore: open snapshot store %s: %w", raftDir, err)
 		}
-		logs, stable, snaps = cache, bolt, fileSnaps
+		s.logs, stable, snaps = disk.logs, disk.stable, fileSnaps
 	}
+	s.fsm.snapshotIndex = latestSnapshotIndex(snaps)
 
-	s.hadState, err = raft.HasExistingState(logs, stable, snaps)
+	s.hadState, err = raft.HasExistingState(s.logs, stable, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: check existing state: %w", err)
 	}
@@ -122,15 +124,19 @@ func Open(cfg Config) (_ *Store, err error) {
 	})
 	cleanup = append(cleanup, func() { _ = s.trans.Close() })
 
-	s.raft, err = raft.NewRaft(cfg.raftConfig(hl), s.fsm, logs, stable, snaps, s.trans)
+	s.raft, err = raft.NewRaft(cfg.raftConfig(hl), s.fsm, s.logs, stable, snaps, s.trans)
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: start raft: %w", err)
 	}
-	storage := cfg.Dir
-	if storage == "" {
-		storage = "memory"
+	if cfg.OnLeaderChange != nil {
+		s.leaderDone = make(chan struct{})
+		go s.watchLeader(cfg.OnLeaderChange)
 	}
-	logger.Info("raft started", "raft_addr", adv.String(), "storage", storage, "had_state", s.hadState)
+	storage, logStore := cfg.Dir, cfg.logStore.String()
+	if storage == "" {
+		storage, logStore = "memory", "memory"
+	}
+	logger.Info("raft started", "raft_addr", adv.String(), "storage", storage, "log_store", logStore, "had_state", s.hadState)
 	return s, nil
 }
 
@@ -178,8 +184,9 @@ func (s *Store) BootstrapSingle() error {
 }
 
 // Close shuts Raft down (which closes the transport), closes every Raft
-// connection and then the stores. It is idempotent; later calls return the
-// first result.
+// connection, stops the observers' goroutines (events not yet delivered
+// are dropped; a callback in progress is waited for) and then closes the
+// stores. It is idempotent; later calls return the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
@@ -192,9 +199,13 @@ func (s *Store) Close() error {
 		if err := s.stream.Close(); err != nil {
 			errs = append(errs, err)
 		}
-		if s.bolt != nil {
-			if err := s.bolt.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("raftstore: close bolt store: %w", err))
+		if s.leaderDone != nil {
+			<-s.leaderDone
+		}
+		s.events.close()
+		if s.disk != nil {
+			if err := s.disk.close(); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		s.closeErr = errors.Join(errs...)

@@ -14,5 +14,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand(), newCertCommand(), newTokenCommand())
+	root.AddCommand(newAdminCommand())
 	return root
 }

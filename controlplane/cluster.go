@@ -1,0 +1,60 @@
+package controlplane
+
+import (
+	"context"
+
+	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+	"github.com/nodalmerge/nodalmerge-go/raftstore"
+)
+
+// Cluster is what the admin services read from and write to the replicated
+// state; *raftstore.Store satisfies it. Reads answer this node's applied
+// state (deep copies); the server makes them linearizable by running them
+// on the leader after ReadIndex + WaitApplied (see route.go).
+//
+// Errors of the write and consistency methods are raftstore's sentinels
+// (ErrRejected, ErrInvalidCommand, *NotLeaderError / ErrNoLeader,
+// ErrLeadershipLost, ErrClosed) so that clusterError can map them to
+// status codes without parsing messages.
+type Cluster interface {
+	ClusterID() string
+	Status() raftstore.Status
+	Keys() []*statev1.Key
+	Members() []*statev1.Member
+	Member(nodeID string) (*statev1.Member, bool)
+	Rooms() []*statev1.Room
+	Room(name string) (*statev1.Room, bool)
+	Revocations() []*statev1.Revocation
+	Ticks() []*statev1.TickSchedule
+
+	// Apply proposes cmd on the leader and answers the index it was
+	// applied at.
+	Apply(ctx context.Context, cmd *statev1.Command) (uint64, error)
+	// ReadIndex (leader only) confirms leadership and answers the commit
+	// index; WaitApplied blocks until this node has applied index.
+	ReadIndex(ctx context.Context) (uint64, error)
+	WaitApplied(ctx context.Context, index uint64) error
+	// IsLeader is a cheap hint; ReadIndex proves it.
+	IsLeader() bool
+	// LeaderAdmin answers the leader's id and admin address from its
+	// member record, for forwarding.
+	LeaderAdmin() (id, adminAddr string, ok bool)
+
+	AddVoter(ctx context.Context, nodeID, raftAddr string) error
+	RemoveServer(ctx context.Context, nodeID string) error
+	TransferLeadership(ctx context.Context, nodeID string) (newLeaderID string, err error)
+	TakeSnapshot(ctx context.Context) (index, term uint64, err error)
+}
+
+// DataPlane is what only the local data plane knows: which rooms are live
+// here, their history size and Lamport clock, and local compaction. It is
+// optional: without it the node answers as if no room were live.
+type DataPlane interface {
+	// LiveRooms answers the rooms live on this node with their peer counts.
+	LiveRooms() map[string]int
+	// RoomInfo answers a room's highest stored Lamport, its number of
+	// stored nodes and whether it is live on this node.
+	RoomInfo(room string) (maxLamport uint64, nodes int, live bool)
+	// CompactRoom compacts the room's stored history on this node.
+	CompactRoom(ctx context.Context, room string) (nodes, before, after uint64, err error)
+}
