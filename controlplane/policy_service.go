@@ -64,6 +64,16 @@ func (ps *policyService) SetPolicy(ctx context.Context, req *adminv1.SetPolicyRe
 	if err != nil {
 		return nil, err
 	}
+	// The FSM raises an entry that collided with a concurrent one; answer
+	// what the entry really got (the apply above ran on this node, the
+	// leader, so the entry is in local state).
+	if r, ok := ps.s.cluster.Room(room); ok {
+		for _, e := range r.GetPolicy() {
+			if e.GetRaftIndex() == idx {
+				effective = e.GetEffectiveLamport()
+			}
+		}
+	}
 	ps.s.logger.InfoContext(ctx, "policy set", "room", room, "default", req.GetDefault(),
 		"rules", len(rules), "effective_lamport", effective, "index", idx)
 	return &adminv1.SetPolicyResponse{EffectiveLamport: effective, RaftIndex: idx}, nil

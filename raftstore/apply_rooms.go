@@ -142,19 +142,22 @@ func (s *state) applySetRoomLock(c *statev1.SetRoomLock, now int64) error {
 }
 
 // applySetPolicy appends to the room's policy timeline. Entries must come
-// in strictly increasing effective_lamport (the control plane computes it
-// above the room's current Lamport): otherwise two entries would govern
-// the same nodes, and which one wins would depend on arrival order.
-func (s *state) applySetPolicy(c *statev1.SetPolicy, now int64) error {
+// in strictly increasing effective_lamport, or two entries would govern the
+// same nodes. The control plane proposes one above the room's current
+// Lamport; concurrent proposals computed from the same state would collide,
+// so an entry at or below the last one is raised to one above it here, in
+// log order, identically on every replica. The entry records its log index
+// so the proposer can answer the effective_lamport it really got.
+func (s *state) applySetPolicy(c *statev1.SetPolicy, now int64, index uint64) error {
 	e := c.GetEntry()
 	if r := s.rooms[c.GetRoom()]; r != nil && len(r.GetPolicy()) > 0 {
 		last := r.GetPolicy()[len(r.GetPolicy())-1]
 		if e.GetEffectiveLamport() <= last.GetEffectiveLamport() {
-			return rejectf("policy for room %q at lamport %d is not after the current entry at lamport %d",
-				c.GetRoom(), e.GetEffectiveLamport(), last.GetEffectiveLamport())
+			e.EffectiveLamport = last.GetEffectiveLamport() + 1
 		}
 	}
 	e.SetUnixMs = now
+	e.RaftIndex = index
 	r := s.ensureRoom(c.GetRoom(), now)
 	r.Policy = append(r.Policy, e)
 	return nil

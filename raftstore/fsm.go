@@ -62,7 +62,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	if f.events != nil && f.events.onApply != nil {
 		observed = proto.Clone(&cmd).(*statev1.Command)
 	}
-	if err := f.apply(&cmd); err != nil {
+	if err := f.apply(&cmd, l.Index); err != nil {
 		f.logger.Info("command rejected", "index", l.Index, "kind", commandKind(&cmd), "error", err)
 		return err
 	}
@@ -73,9 +73,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return nil
 }
 
-// apply changes state for one decoded command. It owns cmd from here on
-// (it was decoded for this call), so it may keep its sub-messages.
-func (f *fsm) apply(cmd *statev1.Command) error {
+// apply changes state for one decoded command, the entry at log index.
+// It owns cmd from here on (it was decoded for this call), so it may keep
+// its sub-messages.
+func (f *fsm) apply(cmd *statev1.Command, index uint64) error {
 	if err := validateCommand(cmd); err != nil {
 		return err
 	}
@@ -116,7 +117,7 @@ func (f *fsm) apply(cmd *statev1.Command) error {
 	case *statev1.Command_SetRoomLock:
 		err = s.applySetRoomLock(k.SetRoomLock, now)
 	case *statev1.Command_SetPolicy:
-		err = s.applySetPolicy(k.SetPolicy, now)
+		err = s.applySetPolicy(k.SetPolicy, now, index)
 	case *statev1.Command_Revoke:
 		err = s.applyRevoke(k.Revoke, now)
 	case *statev1.Command_PutTick:

@@ -261,18 +261,28 @@ func TestFSMPolicy(t *testing.T) {
 	author := pubKey(t)
 	x.ok(t0, policyCmd("r", 0, true))
 	x.ok(t0+5, policyCmd("r", 10, false, &statev1.PolicyRule{PathGlob: "world/**", CanWrite: [][]byte{author}}))
-	x.refused(t0+6, policyCmd("r", 10, true), ErrRejected, `policy for room "r" at lamport 10 is not after the current entry at lamport 10`)
-	x.refused(t0+6, policyCmd("r", 3, true), ErrRejected, "not after")
+	// Entries at or below the last one (concurrent proposals computed from
+	// the same state) are raised to one above it, in log order.
+	x.ok(t0+6, policyCmd("r", 10, true))
+	x.ok(t0+7, policyCmd("r", 3, true))
 
 	p := x.room("r").GetPolicy()
-	if len(p) != 2 || p[0].GetSetUnixMs() != t0 || p[1].GetSetUnixMs() != t0+5 {
+	if len(p) != 4 || p[0].GetSetUnixMs() != t0 || p[1].GetSetUnixMs() != t0+5 {
 		t.Fatalf("policy timeline %v", p)
+	}
+	for i, want := range []uint64{0, 10, 11, 12} {
+		if got := p[i].GetEffectiveLamport(); got != want {
+			t.Errorf("entry %d effective at %d, want %d", i, got, want)
+		}
+	}
+	if p[2].GetRaftIndex() == 0 || p[3].GetRaftIndex() <= p[2].GetRaftIndex() {
+		t.Errorf("entries do not record increasing raft indexes: %d, %d", p[2].GetRaftIndex(), p[3].GetRaftIndex())
 	}
 	s := &Store{fsm: x.f}
 	for _, tc := range []struct {
 		lamport uint64
 		want    int64 // set time of the entry in force, 0 = none
-	}{{0, t0}, {9, t0}, {10, t0 + 5}, {1 << 40, t0 + 5}} {
+	}{{0, t0}, {9, t0}, {10, t0 + 5}, {11, t0 + 6}, {1 << 40, t0 + 7}} {
 		e, ok := s.PolicyAt("r", tc.lamport)
 		if !ok || e.GetSetUnixMs() != tc.want {
 			t.Errorf("PolicyAt(%d) = %v, %v; want entry set at %d", tc.lamport, e, ok, tc.want-t0)

@@ -1038,8 +1038,10 @@ func (x *SetRoomLock) GetMode() LockMode {
 	return LockMode_LOCK_MODE_UNSPECIFIED
 }
 
-// SetPolicy appends an entry to a room's policy timeline. The FSM refuses an
-// entry whose effective_lamport is not above the previous entry's.
+// SetPolicy appends an entry to a room's policy timeline. An entry whose
+// effective_lamport is not above the previous entry's is raised to one
+// above it (deterministically, in log order), so that concurrent proposals
+// computed from the same state all land, in the order Raft chose.
 type SetPolicy struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
@@ -1741,8 +1743,11 @@ type PolicyEntry struct {
 	DefaultAllow     bool                   `protobuf:"varint,2,opt,name=default_allow,json=defaultAllow,proto3" json:"default_allow,omitempty"`
 	Rules            []*PolicyRule          `protobuf:"bytes,3,rep,name=rules,proto3" json:"rules,omitempty"`
 	SetUnixMs        int64                  `protobuf:"varint,4,opt,name=set_unix_ms,json=setUnixMs,proto3" json:"set_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The Raft index of the SetPolicy command that appended the entry; the
+	// proposer finds its entry (and the effective_lamport it got) by it.
+	RaftIndex     uint64 `protobuf:"varint,5,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PolicyEntry) Reset() {
@@ -1799,6 +1804,13 @@ func (x *PolicyEntry) GetRules() []*PolicyRule {
 func (x *PolicyEntry) GetSetUnixMs() int64 {
 	if x != nil {
 		return x.SetUnixMs
+	}
+	return 0
+}
+
+func (x *PolicyEntry) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
 	}
 	return 0
 }
@@ -2259,12 +2271,14 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\n" +
 	"PolicyRule\x12\x1b\n" +
 	"\tpath_glob\x18\x01 \x01(\tR\bpathGlob\x12\x1b\n" +
-	"\tcan_write\x18\x02 \x03(\fR\bcanWrite\"\xb6\x01\n" +
+	"\tcan_write\x18\x02 \x03(\fR\bcanWrite\"\xd5\x01\n" +
 	"\vPolicyEntry\x12+\n" +
 	"\x11effective_lamport\x18\x01 \x01(\x04R\x10effectiveLamport\x12#\n" +
 	"\rdefault_allow\x18\x02 \x01(\bR\fdefaultAllow\x125\n" +
 	"\x05rules\x18\x03 \x03(\v2\x1f.nodalmerge.state.v1.PolicyRuleR\x05rules\x12\x1e\n" +
-	"\vset_unix_ms\x18\x04 \x01(\x03R\tsetUnixMs\"\x90\x01\n" +
+	"\vset_unix_ms\x18\x04 \x01(\x03R\tsetUnixMs\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x05 \x01(\x04R\traftIndex\"\x90\x01\n" +
 	"\fTickSchedule\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
 	"\vinterval_ms\x18\x02 \x01(\rR\n" +
