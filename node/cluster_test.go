@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,8 @@ func TestJoinThreeNodes(t *testing.T) {
 	cfg2.Join = []string{n1.AdminAddr()}
 	n2 := startNode(t, cfg2)
 	cfg3 := clusterConfig(t, p, "n3")
+	// A restarted member keeps its Raft address: the others know it by it.
+	cfg3.RaftListen = freeLoopbackAddr(t)
 	// A dead address first: the joiner must go on to the next one.
 	cfg3.Join = []string{"127.0.0.1:1", n2.AdminAddr()}
 	n3 := startNode(t, cfg3)
@@ -99,6 +102,18 @@ func TestJoinThreeNodes(t *testing.T) {
 		t.Fatalf("restarted n3: cluster id %q, want %q", got, n1.ClusterID())
 	}
 	waitMembers(n3, 3)
+}
+
+// freeLoopbackAddr reserves a loopback port the kernel picks and frees it
+// for the node to bind.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func allAddressed(ms []*adminv1.Member) bool {

@@ -23,8 +23,12 @@ const (
 	DefaultStateDir          = ".nodalmerge"
 	DefaultHandshakeTimeout  = dataplane.DefaultHandshakeTimeout
 	DefaultMaxFrameBytes     = dataplane.DefaultMaxFrameBytes
-	DefaultBroadcastCapacity = dataplane.DefaultSendQueue
+	DefaultBroadcastCapacity = dataplane.DefaultBroadcastCapacity
 	DefaultBootstrapTokenTTL = time.Hour
+	DefaultPeerRateNodes     = dataplane.DefaultPeerRateNodes
+	DefaultPeerRateMiB       = dataplane.DefaultPeerRateBytes >> 20
+	DefaultIdleTimeout       = dataplane.DefaultIdleTimeout
+	DefaultMaxConnections    = 10000
 )
 
 // Config is everything `nodalmerge serve` can set. The zero value of a field
@@ -61,6 +65,15 @@ type Config struct {
 	MaxFrameBytes     int64
 	BroadcastCapacity int
 	AllowedOrigins    []string
+	// PeerRateNodes and PeerRateMiB are the per-peer ingest budgets
+	// (--peer-rate-nodes, --peer-rate-bytes in MiB/s); 0 turns one off.
+	// Negative values are refused; the flag layer supplies the defaults.
+	PeerRateNodes int
+	PeerRateMiB   int
+	// IdleTimeout is how long a room without sessions stays loaded.
+	IdleTimeout time.Duration
+	// MaxConnections caps concurrent WebSocket connections (0: no cap).
+	MaxConnections int
 
 	// RecoverOperatorToken writes a fresh bootstrap operator token at start
 	// (the audited break-glass path for whoever controls the host).
@@ -91,6 +104,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.BroadcastCapacity == 0 {
 		c.BroadcastCapacity = DefaultBroadcastCapacity
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.BootstrapTokenTTL == 0 {
 		c.BootstrapTokenTTL = DefaultBootstrapTokenTTL
@@ -148,6 +164,18 @@ func (c *Config) validate() error {
 	}
 	if c.BroadcastCapacity < 1 {
 		errs = append(errs, fmt.Errorf("--broadcast-capacity %d: must be at least 1", c.BroadcastCapacity))
+	}
+	if c.PeerRateNodes < 0 {
+		errs = append(errs, fmt.Errorf("--peer-rate-nodes %d: must be 0 (off) or more", c.PeerRateNodes))
+	}
+	if c.PeerRateMiB < 0 {
+		errs = append(errs, fmt.Errorf("--peer-rate-bytes %d: must be 0 (off) or more MiB/s", c.PeerRateMiB))
+	}
+	if c.IdleTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("--idle-timeout %s: must be at least 1s", c.IdleTimeout))
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, fmt.Errorf("--max-connections %d: must be 0 (no cap) or more", c.MaxConnections))
 	}
 	if c.BootstrapTokenTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("--bootstrap-token-ttl %s: must be at least 1m", c.BootstrapTokenTTL))

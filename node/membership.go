@@ -37,8 +37,11 @@ func (n *Node) joinOrBootstrap(ctx context.Context) error {
 	log := n.cfg.Logger
 	switch {
 	case n.store.HadState():
-		if n.cfg.Bootstrap || len(n.cfg.Join) > 0 {
-			log.Warn("--bootstrap/--join ignored: this store already belongs to a cluster; resuming", "state_dir", n.state.dir)
+		if n.cfg.Bootstrap {
+			log.Warn("--bootstrap ignored: this store already belongs to a cluster; resuming it", "state_dir", n.state.dir)
+		}
+		if len(n.cfg.Join) > 0 {
+			log.Warn("--join ignored: this store already belongs to a cluster; resuming it", "state_dir", n.state.dir)
 		}
 		return n.resume(ctx)
 	case len(n.cfg.Join) > 0:
@@ -56,14 +59,25 @@ func (n *Node) joinOrBootstrap(ctx context.Context) error {
 // is not an error.
 func (n *Node) resume(ctx context.Context) error {
 	log := n.cfg.Logger
+	// The Raft configuration, not the member records: before a leader is
+	// known the log after the last snapshot has not been replayed yet.
+	st := n.store.Status()
+	lone := len(st.Members) <= 1
+	for _, m := range st.Members {
+		if m.NodeID == n.nodeID && m.RaftAddr != n.store.RaftAddr() {
+			log.Warn("this node's Raft address differs from the one the cluster knows; the other members cannot reach it "+
+				"until it is restarted with the previous --raft-listen/--advertise-raft-listen",
+				"known", m.RaftAddr, "now", n.store.RaftAddr())
+		}
+	}
 	wait := resumeLeaderWait
-	if len(n.store.Members()) <= 1 {
+	if lone {
 		wait = leaderTimeout
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if _, err := n.store.WaitForLeader(wctx); err != nil {
-		if len(n.store.Members()) <= 1 {
+		if lone {
 			return fmt.Errorf("wait for a raft leader: %w", err)
 		}
 		log.Warn("no raft leader yet; serving anyway (admin writes answer UNAVAILABLE until one is elected)", "waited", wait)
@@ -71,6 +85,12 @@ func (n *Node) resume(ctx context.Context) error {
 	}
 	if n.store.IsLeader() {
 		return n.settleAsLeader(ctx, leaderTimeout)
+	}
+	// A follower replays its log as the leader commits it to it: wait
+	// until it has caught up with what was committed when it started, so
+	// it serves its own state, not an empty one.
+	if err := n.store.WaitApplied(wctx, n.store.Status().CommitIndex); err != nil {
+		log.Warn("still catching up with the raft log; serving anyway", "err", err)
 	}
 	// A follower re-announces itself so that changed advertised addresses
 	// reach the member list (and the Raft configuration). Best effort.

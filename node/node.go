@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,10 +18,16 @@ import (
 	"github.com/nodalmerge/nodalmerge-go/dataplane"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 	"github.com/nodalmerge/nodalmerge-go/raftstore"
+	"github.com/nodalmerge/nodalmerge-go/roomstore"
+	"github.com/nodalmerge/nodalmerge-go/tick"
 )
 
-// leaderTimeout bounds how long Start waits for Raft to elect a leader.
-const leaderTimeout = 30 * time.Second
+// leaderTimeout bounds how long Start waits for Raft to elect a leader;
+// leadershipHandOver bounds the transfer a stopping leader attempts.
+const (
+	leaderTimeout      = 30 * time.Second
+	leadershipHandOver = 5 * time.Second
+)
 
 // Node is one running NodalMerge process.
 type Node struct {
@@ -29,8 +37,14 @@ type Node struct {
 	tls    *pki.Material
 
 	store   *raftstore.Store
+	policy  *policyIndex
+	reactor *reactor
 	admin   *controlplane.Server
-	data    *dataplane.Server
+	rooms   *roomstore.Store // nil without --store
+	// data is set once the data plane exists; the admin server, which is
+	// built first, reads it through dataPlaneView.
+	data    atomic.Pointer[dataplane.Server]
+	ticks   *tick.Runner
 	public  *http.Server
 	metrics *http.Server
 
@@ -94,20 +108,28 @@ func (n *Node) start(ctx context.Context) (err error) {
 		}
 	}
 
+	reg := prometheus.NewRegistry()
+	n.policy = newPolicyIndex(serverKey.Public().(ed25519.PublicKey), log.With("component", "policy"))
+	n.reactor = newReactor(log.With("component", "reactor"), n.policy)
+	reg.MustRegister(n.reactor.rotations)
+
 	raftDir := ""
 	if n.state.durable {
 		raftDir = n.state.raftDir()
 	}
 	n.store, err = raftstore.Open(raftstore.Config{
-		NodeID:     n.nodeID,
-		Dir:        raftDir,
-		Bind:       cfg.RaftListen,
-		Advertise:  cfg.AdvertiseRaftListen,
-		ServerTLS:  n.tls.NodeServerConfig(),
-		ClientTLS:  n.tls.ClientConfig(""),
-		AdminAddr:  advertised(cfg.AdvertiseAdminListen, n.adminLis),
-		PublicAddr: advertised(cfg.AdvertiseListen, n.publicLis),
-		Logger:     log, // raftstore names itself as the component
+		NodeID:         n.nodeID,
+		Dir:            raftDir,
+		Bind:           cfg.RaftListen,
+		Advertise:      cfg.AdvertiseRaftListen,
+		ServerTLS:      n.tls.NodeServerConfig(),
+		ClientTLS:      n.tls.ClientConfig(""),
+		AdminAddr:      advertised(cfg.AdvertiseAdminListen, n.adminLis),
+		PublicAddr:     advertised(cfg.AdvertiseListen, n.publicLis),
+		Logger:         log, // raftstore names itself as the component
+		OnApply:        n.reactor.onApply,
+		OnRestore:      n.reactor.onRestore,
+		OnLeaderChange: n.reactor.onLeaderChange,
 	})
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)
@@ -116,14 +138,15 @@ func (n *Node) start(ctx context.Context) (err error) {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
 	n.admin, err = controlplane.NewServer(controlplane.Config{
-		NodeID:  n.nodeID,
-		TLS:     n.tls.ServerConfig(),
-		Cluster: n.store,
-		Logger:  log.With("component", "controlplane"),
-		Metrics: reg,
-		Now:     cfg.Now,
+		NodeID:    n.nodeID,
+		TLS:       n.tls.ServerConfig(),
+		ClientTLS: n.tls.ClientConfig(""),
+		Cluster:   n.store,
+		DataPlane: (*dataPlaneView)(n),
+		Logger:    log.With("component", "controlplane"),
+		Metrics:   reg,
+		Now:       cfg.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("admin server: %w", err)
@@ -131,21 +154,45 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if err := n.issueBootstrapToken(n.admin.Registry()); err != nil {
 		return err
 	}
-	n.serve("admin", func() error { return n.admin.Serve(n.adminLis) })
 
-	n.data, err = dataplane.NewServer(dataplane.Config{
-		ServerKey:        serverKey,
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		MaxFrameBytes:    cfg.MaxFrameBytes,
-		SendQueue:        cfg.BroadcastCapacity,
-		AllowedOrigins:   cfg.AllowedOrigins,
-		Logger:           log.With("component", "dataplane"),
-		Now:              cfg.Now,
+	var rooms dataplane.RoomStore
+	if n.state.durable {
+		if n.rooms, err = roomstore.Open(n.state.roomsDir(), roomstore.Options{Logger: log.With("component", "roomstore")}); err != nil {
+			return fmt.Errorf("open room store: %w", err)
+		}
+		rooms = n.rooms
+	}
+	data, err := dataplane.NewServer(dataplane.Config{
+		ServerKey:         serverKey,
+		HandshakeTimeout:  cfg.HandshakeTimeout,
+		MaxFrameBytes:     cfg.MaxFrameBytes,
+		BroadcastCapacity: cfg.BroadcastCapacity,
+		PeerRateNodes:     cfg.PeerRateNodes,
+		PeerRateBytes:     int64(cfg.PeerRateMiB) << 20,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxConnections:    cfg.MaxConnections,
+		AllowedOrigins:    cfg.AllowedOrigins,
+		RoomStore:         rooms,
+		WritePolicy:       n.policy,
+		Commands:          wsCommands{controlplane.NewDispatcher(n.admin)},
+		Metrics:           reg,
+		Logger:            log.With("component", "dataplane"),
+		Now:               cfg.Now,
 	})
 	if err != nil {
 		return fmt.Errorf("data plane: %w", err)
 	}
-	n.public = &http.Server{Handler: n.data, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(log, "public")}
+	n.data.Store(data)
+	n.ticks = tick.NewRunner(tick.Config{
+		ServerKey: serverKey,
+		Rooms:     tickRooms{data},
+		Logger:    log.With("component", "tick"),
+		Now:       cfg.Now,
+	})
+	n.reactor.start(n.store, data.EvictPeer, n.ticks)
+
+	n.serve("admin", func() error { return n.admin.Serve(n.adminLis) })
+	n.public = &http.Server{Handler: data, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(log, "public")}
 	n.serve("public", func() error { return n.public.Serve(n.publicLis) })
 
 	if n.metricsLis != nil {
@@ -249,8 +296,15 @@ func (n *Node) stop(ctx context.Context) error {
 	} else if n.publicLis != nil {
 		n.publicLis.Close()
 	}
-	if n.data != nil {
-		if err := n.data.Shutdown(ctx); err != nil {
+	if n.reactor != nil {
+		n.reactor.stop()
+	}
+	if n.ticks != nil {
+		n.ticks.Stop()
+	}
+	n.handOverLeadership(ctx)
+	if data := n.data.Load(); data != nil {
+		if err := data.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("data plane: %w", err))
 		}
 	}
@@ -267,12 +321,35 @@ func (n *Node) stop(ctx context.Context) error {
 		n.metricsLis.Close()
 	}
 	n.wg.Wait()
+	if n.rooms != nil {
+		// After the data plane: every acknowledged node is already on disk
+		// (Put is durable when it returns); Close checkpoints the room files.
+		if err := n.rooms.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("room store: %w", err))
+		}
+	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("raft store: %w", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// handOverLeadership transfers leadership away before a leader of a
+// multi-node cluster stops, so the others do not wait out an election
+// timeout. Best effort and bounded.
+func (n *Node) handOverLeadership(ctx context.Context) {
+	if n.store == nil || !n.store.IsLeader() || len(n.store.Members()) < 2 {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, leadershipHandOver)
+	defer cancel()
+	if to, err := n.store.TransferLeadership(tctx, ""); err != nil {
+		n.cfg.Logger.Warn("could not hand over leadership before stopping", "err", err)
+	} else {
+		n.cfg.Logger.Info("leadership handed over before stopping", "to", to)
+	}
 }
 
 // NodeID is this node's stable id.

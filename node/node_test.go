@@ -19,7 +19,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
+	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+	"github.com/nodalmerge/nodalmerge-go/keyring"
 	"github.com/nodalmerge/nodalmerge-go/pki"
+	"github.com/nodalmerge/nodalmerge-go/token"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -136,7 +139,16 @@ func TestCapabilityDeny(t *testing.T) {
 		t.Errorf("status = %v", st)
 	}
 
-	expired, _, err := mintOperatorToken(n.Store(), "old", []string{"cluster.read"}, time.Minute, time.Now().Add(-2*time.Minute))
+	// An expired token signed by the current key (the key did not exist
+	// two minutes ago, so the token is signed now with past times).
+	kid, priv, err := keyring.Signer(n.Store().Keys(), statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := token.MintOperator(kid, priv, token.OperatorClaims{
+		ClusterID: n.ClusterID(), Subject: "old", Caps: []string{"cluster.read"},
+		IssuedAt: time.Now().Add(-2 * time.Minute), ExpiresAt: time.Now().Add(-time.Minute), ID: "old-token",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

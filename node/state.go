@@ -45,6 +45,7 @@ func (s *stateFolder) path(name ...string) string {
 func (s *stateFolder) tlsDir() string        { return s.path("tls") }
 func (s *stateFolder) tokenPath() string     { return s.path("bootstrap-operator.token") }
 func (s *stateFolder) raftDir() string       { return s.path() }
+func (s *stateFolder) roomsDir() string      { return s.path("rooms") }
 func (s *stateFolder) nodeIDPath() string    { return s.path("node-id") }
 func (s *stateFolder) serverKeyPath() string { return s.path("server-key") }
 

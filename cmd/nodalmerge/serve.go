@@ -19,9 +19,10 @@ const shutdownTimeout = 20 * time.Second
 
 func newServeCommand() *cobra.Command {
 	var (
-		cfg       node.Config
-		logLevel  string
-		logFormat string
+		cfg         node.Config
+		logLevel    string
+		logFormat   string
+		idleSeconds int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -40,6 +41,10 @@ func newServeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if idleSeconds < 1 {
+				return fmt.Errorf("--idle-timeout %d: must be at least 1 second", idleSeconds)
+			}
+			cfg.IdleTimeout = time.Duration(idleSeconds) * time.Second
 			cfg.Logger = logger
 			cfg.Banner = cmd.OutOrStdout()
 			return runServe(cmd.Context(), cfg)
@@ -63,6 +68,10 @@ func newServeCommand() *cobra.Command {
 	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", node.DefaultHandshakeTimeout, "time a WebSocket client has to send hello")
 	f.Int64Var(&cfg.MaxFrameBytes, "max-frame-bytes", node.DefaultMaxFrameBytes, "largest WebSocket frame accepted (larger: close 1009)")
 	f.IntVar(&cfg.BroadcastCapacity, "broadcast-capacity", node.DefaultBroadcastCapacity, "per-session send buffer; a peer that falls further behind is closed with 4001")
+	f.IntVar(&cfg.PeerRateNodes, "peer-rate-nodes", node.DefaultPeerRateNodes, "nodes per second one peer may send into a room (0 = off); over it: close 4008")
+	f.IntVar(&cfg.PeerRateMiB, "peer-rate-bytes", node.DefaultPeerRateMiB, "MiB per second of decoded pack data one peer may send into a room (0 = off); over it: close 4008")
+	f.IntVar(&idleSeconds, "idle-timeout", int(node.DefaultIdleTimeout/time.Second), "seconds before a room with no peers is unloaded from memory")
+	f.IntVar(&cfg.MaxConnections, "max-connections", node.DefaultMaxConnections, "concurrent WebSocket connections (0 = no cap); over it upgrades get 503 with Retry-After")
 	f.StringSliceVar(&cfg.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to connect cross-origin (default: none)")
 	f.BoolVar(&cfg.RecoverOperatorToken, "recover-operator-token", false, "write a fresh bootstrap operator token to the state folder (audited break-glass)")
 	f.DurationVar(&cfg.BootstrapTokenTTL, "bootstrap-token-ttl", node.DefaultBootstrapTokenTTL, "lifetime of the bootstrap operator token")

@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nodalmerge/nodalmerge-go/controlplane"
+	"github.com/nodalmerge/nodalmerge-go/dataplane"
+	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
+	"github.com/nodalmerge/nodalmerge-go/history"
+)
+
+// wsCommands is the data plane's control-command door onto the control
+// plane's dispatcher: the same registry, authorization, handlers, leader
+// routing and audit as gRPC.
+type wsCommands struct{ d *controlplane.Dispatcher }
+
+func (w wsCommands) Has(typ string) bool { return w.d.Has(typ) }
+
+func (w wsCommands) Handle(ctx context.Context, c dataplane.CommandCall) []byte {
+	return w.d.Call(ctx, controlplane.WSCall{
+		Room:    c.Room,
+		Command: c.Type,
+		Payload: c.Frame,
+		Pubkey:  c.Pubkey,
+		// Sessions carry no room-token capabilities yet (locked rooms and
+		// token caps in sessions come with the security issue), so every
+		// command is denied with the SPEC deny string, never silence.
+		Caps:      nil,
+		RequestID: fmt.Sprintf("ws-%d", c.Session.ID),
+	})
+}
+
+// dataPlaneView is the control plane's read of this node's live rooms.
+// The admin server is built before the data plane, so it goes through the
+// node's pointer and answers "nothing live" until the data plane exists.
+type dataPlaneView Node
+
+func (v *dataPlaneView) LiveRooms() map[string]int {
+	if d := v.data.Load(); d != nil {
+		return d.LiveRooms()
+	}
+	return map[string]int{}
+}
+
+func (v *dataPlaneView) RoomInfo(room string) (maxLamport uint64, nodes int, live bool) {
+	if d := v.data.Load(); d != nil {
+		return d.RoomInfo(room)
+	}
+	return 0, 0, false
+}
+
+func (v *dataPlaneView) CompactRoom(ctx context.Context, room string) (nodes, before, after uint64, err error) {
+	d := v.data.Load()
+	if d == nil {
+		return 0, 0, 0, fmt.Errorf("the data plane is not running on this node")
+	}
+	return d.CompactRoom(ctx, room)
+}
+
+// tickRooms gives the tick runner the rooms of the data plane.
+type tickRooms struct{ d *dataplane.Server }
+
+func (t tickRooms) Open(room string) (history.Store, func(), error) { return t.d.OpenRoom(room) }
+
+func (t tickRooms) Publish(ctx context.Context, room string, nodes []*syncv1.Node) (int, error) {
+	return t.d.Publish(ctx, room, nodes)
+}
