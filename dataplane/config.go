@@ -9,29 +9,64 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/nodalmerge/nodalmerge-go/protocol"
 )
 
 // Defaults (SPEC section 1 names the flags that set them).
 const (
-	DefaultHandshakeTimeout = 15 * time.Second
-	DefaultMaxFrameBytes    = 1 << 20
-	DefaultSendQueue        = 512
-	DefaultPingInterval     = 30 * time.Second
+	DefaultHandshakeTimeout  = 15 * time.Second
+	DefaultMaxFrameBytes     = 1 << 20
+	DefaultBroadcastCapacity = 512
+	DefaultPingInterval      = 30 * time.Second
+	DefaultIdleTimeout       = 300 * time.Second
+	DefaultSendTimeout       = 5 * time.Second
+	// DefaultPeerRateNodes and DefaultPeerRateBytes are the defaults of
+	// --peer-rate-nodes and --peer-rate-bytes (4 MiB). Config leaves the
+	// limits off when zero, as the flags do, so the flag layer applies
+	// these.
+	DefaultPeerRateNodes = 200
+	DefaultPeerRateBytes = 4 << 20
 )
 
-// Config configures a Server. Zero values take the defaults.
+// Config configures a Server. Zero values take the defaults unless a field
+// says otherwise.
 type Config struct {
 	// ServerKey is the node's own keypair: its public half is
-	// welcome.server_pubkey and the `from` of catch-up packs.
+	// welcome.server_pubkey and the `from` of catch-up packs and of
+	// Publish relays.
 	ServerKey ed25519.PrivateKey
 	// HandshakeTimeout bounds the wait for hello (--handshake-timeout).
 	HandshakeTimeout time.Duration
 	// MaxFrameBytes is the largest frame accepted from a client; a larger
 	// one closes the session with 1009 "message too big".
 	MaxFrameBytes int64
-	// SendQueue is the per-session queue length (--broadcast-capacity).
-	SendQueue int
+	// BroadcastCapacity is how many outgoing items (relays, acks, peer
+	// events) may wait for one session's writer (--broadcast-capacity). A
+	// session whose queue is full has fallen that far behind the room and
+	// is closed with 4001 "resync required"; it reconnects with its
+	// frontier and catches up. A welcome with its catch-up takes one item
+	// however long the history.
+	BroadcastCapacity int
+	// PeerRateNodes is the nodes per second one peer (public key) may send
+	// into a room, summed over its sessions there; 0 turns the limit off
+	// (--peer-rate-nodes, default DefaultPeerRateNodes at the flag).
+	PeerRateNodes int
+	// PeerRateBytes is the decoded pack bytes per second one peer may send
+	// into a room; presence and WebRTC frames count too. 0 turns the limit
+	// off (--peer-rate-bytes, in MiB at the flag).
+	PeerRateBytes int64
+	// IdleTimeout is how long a room with no session stays in memory
+	// before it is unloaded with RoomStore.Release (--idle-timeout).
+	IdleTimeout time.Duration
+	// MaxConnections caps concurrent WebSocket connections; over it the
+	// upgrade is refused with 503 and Retry-After. 0 means no limit
+	// (--max-connections).
+	MaxConnections int
+	// SendTimeout is how long one flush to a peer may block before the
+	// session is closed with 1011 "server overload" (SPEC: 5 s).
+	SendTimeout time.Duration
 	// AllowedOrigins lists the browser origins ("https://app.example.com")
 	// allowed besides the server's own host. Requests without an Origin
 	// header (non-browser clients) are not affected.
@@ -43,11 +78,23 @@ type Config struct {
 	Admission func(room string, h *protocol.Hello) error
 	// RoomStore holds room histories; nil keeps them in memory.
 	RoomStore RoomStore
+	// WritePolicy decides whether a node's author may write each of its
+	// ops' paths; nil allows everything.
+	WritePolicy WritePolicy
+	// Commands handles control commands arriving on the WebSocket path;
+	// nil handles none (their frames are ignored like unknown types).
+	Commands Commands
+	// Metrics is where the data plane's collectors are registered; nil
+	// registers them on a private registry.
+	Metrics prometheus.Registerer
 	// PingInterval is how often the server pings each session; a session
 	// that sends nothing (not even a pong) for 2.5 intervals is dropped.
 	PingInterval time.Duration
 	Logger       *slog.Logger
-	Now          func() time.Time
+	// Now is the wall clock of the ingest checks (a node's wall_ms may not
+	// be more than 24 h ahead of it). Rate limits and timeouts use the
+	// monotonic clock.
+	Now func() time.Time
 }
 
 // withDefaults validates c and fills in its zero values.
@@ -55,8 +102,9 @@ func (c Config) withDefaults() (Config, error) {
 	if len(c.ServerKey) != ed25519.PrivateKeySize {
 		return c, fmt.Errorf("dataplane: ServerKey must be an ed25519 private key (%d bytes), got %d bytes", ed25519.PrivateKeySize, len(c.ServerKey))
 	}
-	if c.HandshakeTimeout < 0 || c.MaxFrameBytes < 0 || c.SendQueue < 0 || c.PingInterval < 0 {
-		return c, errors.New("dataplane: HandshakeTimeout, MaxFrameBytes, SendQueue and PingInterval must not be negative")
+	if c.HandshakeTimeout < 0 || c.MaxFrameBytes < 0 || c.BroadcastCapacity < 0 || c.PingInterval < 0 ||
+		c.PeerRateNodes < 0 || c.PeerRateBytes < 0 || c.IdleTimeout < 0 || c.MaxConnections < 0 || c.SendTimeout < 0 {
+		return c, errors.New("dataplane: durations, sizes, rates and limits in Config must not be negative")
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = DefaultHandshakeTimeout
@@ -64,14 +112,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxFrameBytes == 0 {
 		c.MaxFrameBytes = DefaultMaxFrameBytes
 	}
-	if c.SendQueue == 0 {
-		c.SendQueue = DefaultSendQueue
+	if c.BroadcastCapacity == 0 {
+		c.BroadcastCapacity = DefaultBroadcastCapacity
 	}
-	// A session needs room for at least its welcome (with catch-up, one
-	// slot), an error and a close, plus a little live traffic.
-	c.SendQueue = max(c.SendQueue, 4)
 	if c.PingInterval == 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = DefaultSendTimeout
 	}
 	if c.RoomStore == nil {
 		c.RoomStore = NewMemRoomStore()

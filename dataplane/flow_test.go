@@ -25,7 +25,7 @@ func TestSlowReaderIsClosedWithResync(t *testing.T) {
 	// blocks the server's writer after a few frames and its queue (4
 	// slots) fills quickly.
 	const sockBuf = 16 << 10
-	h := newHarnessOn(t, dataplane.Config{SendQueue: 4}, func(c *net.TCPConn) { _ = c.SetWriteBuffer(sockBuf) })
+	h := newHarnessOn(t, dataplane.Config{BroadcastCapacity: 4}, func(c *net.TCPConn) { _ = c.SetWriteBuffer(sockBuf) })
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err == nil {

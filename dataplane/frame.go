@@ -16,11 +16,17 @@ const (
 	closeGoingAway     = 1001
 	closePolicy        = 1008
 	closeTooBig        = 1009
+	closeOverload      = 1011
 	closeResync        = 4001
+	closeTokenExpired  = 4002
+	closeRateLimit     = 4008
 	reasonGoingAway    = "going away"
 	reasonTooBig       = "message too big"
 	reasonResync       = "resync required"
 	reasonHandshake    = "handshake timeout"
+	reasonOverload     = "server overload"
+	reasonRateLimit    = "rate limit exceeded"
+	reasonEvicted      = "evicted"
 	maxCloseReasonSize = 123 // 125-byte control payload minus the code
 )
 
@@ -29,17 +35,26 @@ const (
 // clients (base64 adds a third).
 const catchUpChunkBytes = 256 << 10
 
-// outFrame is one item of a session's queue: a text frame (data), a run of
-// text frames that must take one queue slot (batch: a welcome with its
-// catch-up, or a request's answer, however long the history), or, when
-// both are nil, a close to send after everything queued before it. Frames
-// are shared between every session a broadcast goes to and must not be
-// modified.
+// outFrame is one item of a session's queue: a text frame (data), a
+// catch-up (encoded by the writer, after data if both are set), or, when
+// neither is set, a close to send after everything queued before it.
+// Frames are shared between every session a broadcast goes to and must
+// not be modified.
 type outFrame struct {
 	data      []byte
-	batch     [][]byte
+	catchUp   *catchUp
 	closeCode int
 	closeText string
+}
+
+// catchUp is a history answer (join or request) waiting for the writer:
+// the nodes are captured under the room lock, in the session's queue
+// order, and encoded into bounded pack frames by the writer goroutine, so
+// a long history costs the room lock only a slice of pointers.
+type catchUp struct {
+	from, root string
+	nodes      []*syncv1.Node
+	sub        *subscription
 }
 
 // encode marshals an outgoing message once; the result can be queued to any
@@ -52,41 +67,34 @@ func encode(m any) ([]byte, error) {
 	return b, nil
 }
 
-// encodePacks encodes nodes as one or more pack frames of at most
-// catchUpChunkBytes of node data each (a single larger node gets a frame of
-// its own), keeping their order.
-func encodePacks(from, root string, nodes []*syncv1.Node) ([][]byte, error) {
-	var frames [][]byte
-	start, size := 0, 0
-	flush := func(end int) error {
-		if end == start {
-			return nil
-		}
-		s, err := history.EncodePack(nodes[start:end])
-		if err != nil {
-			return err
-		}
-		b, err := encode(protocol.Pack{From: from, Nodes: s, Root: root})
-		if err != nil {
-			return err
-		}
-		frames = append(frames, b)
-		start, size = end, 0
-		return nil
+// encodePack encodes nodes as one pack frame.
+func encodePack(from, root string, nodes []*syncv1.Node) ([]byte, error) {
+	s, err := history.EncodePack(nodes)
+	if err != nil {
+		return nil, err
 	}
+	return encode(protocol.Pack{From: from, Nodes: s, Root: root})
+}
+
+// chunks calls emit with consecutive runs of nodes holding at most
+// catchUpChunkBytes of node data each (a single larger node gets a run of
+// its own), keeping their order. It stops at the first error.
+func chunks(nodes []*syncv1.Node, emit func([]*syncv1.Node) error) error {
+	start, size := 0, 0
 	for i, n := range nodes {
 		sz := len(n.GetTransactionBytes()) + len(n.GetSignature())
 		if size > 0 && size+sz > catchUpChunkBytes {
-			if err := flush(i); err != nil {
-				return nil, err
+			if err := emit(nodes[start:i]); err != nil {
+				return err
 			}
+			start, size = i, 0
 		}
 		size += sz
 	}
-	if err := flush(len(nodes)); err != nil {
-		return nil, err
+	if start < len(nodes) {
+		return emit(nodes[start:])
 	}
-	return frames, nil
+	return nil
 }
 
 // closeReason truncates a close reason to what fits a close frame, on a

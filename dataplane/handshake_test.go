@@ -171,7 +171,7 @@ func TestNewServerValidatesConfig(t *testing.T) {
 		!strings.Contains(err.Error(), "app.example.com") {
 		t.Fatalf("bad origin: %v", err)
 	}
-	if _, err := dataplane.NewServer(dataplane.Config{ServerKey: newKey(t), SendQueue: -1}); err == nil {
+	if _, err := dataplane.NewServer(dataplane.Config{ServerKey: newKey(t), BroadcastCapacity: -1}); err == nil {
 		t.Fatal("accepted a negative queue")
 	}
 }

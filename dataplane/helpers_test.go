@@ -137,10 +137,16 @@ func expect(t testing.TB, c *client.Conn, typ string) client.Message {
 }
 
 // barrier proves nothing else is queued for c: a subscribe is answered in
-// order, so if the next message is its ack, nothing was sent before it.
+// order, so if the next message is its ack, nothing was sent before it. It
+// subscribes to everything (the default); barrierWith keeps other patterns.
 func barrier(t testing.TB, c *client.Conn) {
 	t.Helper()
-	if err := c.Send(stepCtx(t), protocol.Subscribe{Patterns: []string{"barrier/**"}}); err != nil {
+	barrierWith(t, c, "**")
+}
+
+func barrierWith(t testing.TB, c *client.Conn, patterns ...string) {
+	t.Helper()
+	if err := c.Send(stepCtx(t), protocol.Subscribe{Patterns: patterns}); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, c, protocol.TypeSubscribeAck)

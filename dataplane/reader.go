@@ -8,7 +8,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/nodalmerge/nodalmerge-go/history"
 	"github.com/nodalmerge/nodalmerge-go/protocol"
 )
 
@@ -23,6 +22,7 @@ var errFrameTooBig = errors.New("dataplane: frame over the size limit")
 // writer, read until the session ends, leave the room, and wait for the
 // writer so that nothing of the session outlives the handler.
 func (s *session) run() {
+	defer s.cancel()
 	go s.writeLoop()
 	// Pings, pongs and close frames are answered by the writer, never from
 	// here: gorilla's defaults would write from the reader goroutine.
@@ -45,6 +45,7 @@ func (s *session) run() {
 	// unread input is reset, and the reset can destroy the close frame.
 	s.drain()
 	close(s.readerDone)
+	s.settle() // packs in flight still reference the session and its room
 	if s.room != nil {
 		s.room.leave(s)
 		s.srv.rooms.release(s.room)
@@ -107,6 +108,11 @@ func (s *session) handshake() bool {
 			return false
 		}
 	}
+	sub, err := newSubscription(h.Subscribe)
+	if err != nil { // ParseHello compiled the patterns already
+		s.reject("invalid hello: subscribe: " + err.Error())
+		return false
+	}
 	r, err := s.srv.rooms.acquire(s.roomName)
 	if err != nil {
 		log.Error("room unavailable", "err", err)
@@ -114,13 +120,14 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.hello, s.pubkey = h, h.Pubkey
-	if err := r.join(s); err != nil {
+	if err := r.join(s, sub); err != nil {
 		s.srv.rooms.release(r)
 		log.Error("join failed", "err", err)
 		s.reject("internal error: join failed")
 		return false
 	}
 	s.room = r
+	s.info.Store(&SessionInfo{ID: s.id, Room: s.roomName, Pubkey: h.Pubkey, PeerID: h.PeerID, PeerType: h.PeerType, Remote: s.remote})
 	s.extendDeadline()
 	log.Debug("session joined")
 	return true
@@ -178,60 +185,4 @@ func (s *session) drain() {
 			return
 		}
 	}
-}
-
-// handle dispatches one frame after the handshake. Bad input gets an error
-// envelope and the socket stays open; unknown types are ignored so newer
-// clients can talk to this server.
-func (s *session) handle(frame []byte) {
-	typ, err := protocol.ParseEnvelope(frame)
-	if err != nil {
-		s.sendError(err.Error())
-		return
-	}
-	switch typ {
-	case protocol.TypePack:
-		s.onPack(frame)
-	case protocol.TypeRequest:
-		s.onRequest(frame)
-	case protocol.TypeSubscribe:
-		s.onSubscribe(frame)
-	}
-}
-
-func (s *session) onPack(frame []byte) {
-	p, err := protocol.ParsePack(frame)
-	if err != nil {
-		s.sendError(err.Error())
-		return
-	}
-	pack, err := history.DecodePack(p.Nodes, maxPackNodes)
-	if err != nil {
-		s.sendError(err.Error())
-		return
-	}
-	s.room.ingest(s, pack.GetNodes())
-}
-
-func (s *session) onRequest(frame []byte) {
-	req, err := protocol.ParseRequest(frame)
-	if err != nil {
-		s.sendError(err.Error())
-		return
-	}
-	known, err := history.ParseIDs(req.Known)
-	if err != nil { // ParseRequest already checked the hex; kept for safety
-		s.sendError("invalid request: known ids must be 64 hex characters")
-		return
-	}
-	s.room.answerRequest(s, known)
-}
-
-func (s *session) onSubscribe(frame []byte) {
-	sub, err := protocol.ParseSubscribe(frame)
-	if err != nil {
-		s.sendError(err.Error())
-		return
-	}
-	s.room.subscribe(s, sub.Patterns)
 }

@@ -61,7 +61,7 @@ func TestTwoPeersJoinRelayAndLeave(t *testing.T) {
 	}
 	barrier(t, b)
 
-	if st := h.srv.Stats(); st != (dataplane.Stats{Rooms: 1, Sessions: 2, Peers: 2, Nodes: 1}) {
+	if st := h.srv.Stats(); st != (dataplane.Stats{Rooms: 1, Loaded: 1, Sessions: 2, Peers: 2, Nodes: 1}) {
 		t.Fatalf("stats = %+v", st)
 	}
 	if err := b.Close(); err != nil {
@@ -215,7 +215,7 @@ func TestCatchUpOnJoin(t *testing.T) {
 
 func TestCatchUpIsSplitIntoBoundedPacks(t *testing.T) {
 	// A queue of 4: the catch-up takes one slot however many packs it has.
-	h := newHarness(t, dataplane.Config{SendQueue: 4})
+	h := newHarness(t, dataplane.Config{BroadcastCapacity: 4})
 	key := newKey(t)
 	author := h.dial(t, "big", client.Options{Key: key})
 	blob := make([]byte, 40<<10)

@@ -5,30 +5,42 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
-	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
 	"github.com/nodalmerge/nodalmerge-go/history"
 	"github.com/nodalmerge/nodalmerge-go/protocol"
 )
 
-// room is a live room: its sessions, its peers (one per public key) and its
-// history.
+// room is a live room: its sessions, its peers (one per public key), their
+// rate buckets and its history.
 //
-// mu serialises membership changes, the Resolve+Put of each pack and the
-// queueing of what they produce. Holding it while queueing is what gives
-// every session one consistent order: a joiner's catch-up is queued before
-// any relay it has not seen, and a child is never relayed before its parent.
-// Queueing never blocks (a full queue closes that session), so the lock is
-// held only for in-memory work. Signature checks run before taking it.
+// mu serialises membership changes and the queueing of everything sent to
+// the room's sessions. Holding it while queueing is what gives every
+// session one consistent order: a joiner's catch-up is queued before any
+// relay it has not seen, and a child is never relayed before its parent.
+// Queueing never blocks (a full queue closes that session), so mu is held
+// only for in-memory work; signature checks and the store's Put (which
+// may fsync) run outside it (ingest.go).
 type room struct {
 	srv   *Server
 	name  string
 	store history.Store
-	refs  int // guarded by the registry's lock
+
+	// Guarded by the registry's lock.
+	refs    int
+	idleGen uint64
+	idle    *time.Timer
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	peers    map[string]*peer
+	// limits holds each key's rate bucket; see bucket.
+	limits map[string]*bucket
+
+	// The commit queue (ingest.go).
+	cmu        sync.Mutex
+	pending    []*commitJob
+	committing bool
 }
 
 // peer is one public key in the room; several sessions of one key are one
@@ -39,12 +51,17 @@ type peer struct {
 }
 
 func newRoom(srv *Server, name string, store history.Store) *room {
-	return &room{srv: srv, name: name, store: store, sessions: make(map[*session]struct{}), peers: make(map[string]*peer)}
+	return &room{
+		srv: srv, name: name, store: store,
+		sessions: make(map[*session]struct{}),
+		peers:    make(map[string]*peer),
+		limits:   make(map[string]*bucket),
+	}
 }
 
 // join queues the welcome and any catch-up for s, then adds it to the room
 // and, for the first session of its key, tells the others.
-func (r *room) join(s *session) error {
+func (r *room) join(s *session, sub *subscription) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -86,31 +103,46 @@ func (r *room) join(s *session) error {
 	if err != nil {
 		return err
 	}
-	frames := [][]byte{welcome}
+	item := outFrame{data: welcome}
 	if nodes := r.store.Missing(known); len(nodes) > 0 {
-		catchUp, err := encodePacks(r.srv.pubHex, root, nodes)
-		if err != nil {
-			return fmt.Errorf("catch-up: %w", err)
-		}
-		frames = append(frames, catchUp...)
+		item.catchUp = &catchUp{from: r.srv.pubHex, root: root, nodes: nodes, sub: sub}
 	}
 	// One queue slot however long the history: the queue bounds live
 	// traffic a peer falls behind on, not the size of its catch-up.
-	s.sendBatch(frames)
-	s.patterns = s.hello.Subscribe
+	s.enqueue(item)
+	s.sub = sub
+	s.limit = r.bucketFor(s.pubkey)
 	r.sessions[s] = struct{}{}
+	if len(r.sessions) == 1 {
+		r.srv.metrics.rooms.Inc()
+	}
 	if p, ok := r.peers[s.pubkey]; ok {
 		p.sessions++
 		return nil
 	}
 	info := protocol.PeerInfo{Pubkey: s.pubkey, PeerID: s.hello.PeerID, PeerType: s.hello.PeerType}
 	r.peers[s.pubkey] = &peer{info: info, sessions: 1}
+	r.srv.metrics.peers.Inc()
 	joined, err := encode(protocol.PeerJoined{From: info.Pubkey, Pubkey: info.Pubkey, PeerID: info.PeerID, PeerType: info.PeerType})
 	if err != nil {
 		return err
 	}
 	r.broadcast(joined, s)
 	return nil
+}
+
+// bucketFor returns the key's rate bucket, nil when no limit is set.
+// Caller holds mu.
+func (r *room) bucketFor(pubkey string) *bucket {
+	if r.srv.limits.off() {
+		return nil
+	}
+	b, ok := r.limits[pubkey]
+	if !ok {
+		b = newBucket(r.srv.limits, time.Now())
+		r.limits[pubkey] = b
+	}
+	return b
 }
 
 // leave removes s; the last session of a key announces peer-left.
@@ -121,11 +153,20 @@ func (r *room) leave(s *session) {
 		return
 	}
 	delete(r.sessions, s)
+	if len(r.sessions) == 0 {
+		r.srv.metrics.rooms.Dec()
+	}
 	p := r.peers[s.pubkey]
 	if p.sessions--; p.sessions > 0 {
 		return
 	}
 	delete(r.peers, s.pubkey)
+	r.srv.metrics.peers.Dec()
+	// Forget the bucket only once it has refilled: a peer that floods,
+	// leaves and comes back must not start with a fresh allowance.
+	if b := r.limits[s.pubkey]; b != nil && b.full(r.srv.limits, time.Now()) {
+		delete(r.limits, s.pubkey)
+	}
 	left, err := encode(protocol.PeerLeft{From: p.info.Pubkey, Pubkey: p.info.Pubkey, PeerID: p.info.PeerID, PeerType: p.info.PeerType})
 	if err != nil {
 		r.srv.log.Error("encode peer-left", "room", r.name, "err", err)
@@ -144,61 +185,9 @@ func (r *room) broadcast(frame []byte, except *session) {
 	}
 }
 
-// ingest validates and stores a pack from s, acknowledges it to s, and
-// relays the newly stored nodes to every other session as one pack.
-func (r *room) ingest(s *session, nodes []*syncv1.Node) {
-	v := r.srv.validator
-	checked := v.Prepare(r.store, nodes) // signatures: the costly part, unlocked
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	res := v.Resolve(r.store, checked)
-	if err := r.store.Put(res.Accepted); err != nil {
-		// Nothing was acknowledged, so the client may simply resend.
-		r.srv.log.Error("store pack", "room", r.name, "nodes", len(res.Accepted), "err", err)
-		s.sendError("internal error: pack not stored")
-		return
-	}
-	ack := protocol.PackAck{Incoming: len(nodes), Rejections: make([]protocol.Rejection, 0)}
-	for _, vd := range res.Verdicts {
-		if vd.Reason == "" {
-			ack.Accepted++
-			continue
-		}
-		ack.Rejected++
-		ack.Rejections = append(ack.Rejections, protocol.Rejection{ID: vd.ID.String(), Reason: vd.Reason})
-	}
-	if ack.Rejected > 0 {
-		s.log.Debug("pack nodes rejected", "pubkey", s.pubkey, "rejected", ack.Rejected, "first_reason", ack.Rejections[0].Reason)
-	}
-	b, err := encode(ack)
-	if err != nil {
-		r.srv.log.Error("encode pack-ack", "err", err)
-		return
-	}
-	s.send(b)
-	if len(res.Accepted) == 0 {
-		return
-	}
-	fresh := make([]*syncv1.Node, len(res.Accepted))
-	for i, a := range res.Accepted {
-		fresh[i] = a.Node
-	}
-	packed, err := history.EncodePack(fresh)
-	if err != nil {
-		r.srv.log.Error("encode relay", "room", r.name, "err", err)
-		return
-	}
-	relay, err := encode(protocol.Pack{From: s.pubkey, Nodes: packed, Root: history.Root(r.store.Frontier())})
-	if err != nil {
-		r.srv.log.Error("encode relay", "room", r.name, "err", err)
-		return
-	}
-	r.broadcast(relay, s)
-}
-
-// answerRequest queues to s every node that known does not cover. Nothing
-// is sent when nothing is missing, as for catch-up.
+// answerRequest queues to s every node that known does not cover and its
+// subscription matches. Nothing is sent when nothing is missing, as for
+// catch-up. Done under mu so the answer is ordered with the relays.
 func (r *room) answerRequest(s *session, known []history.ID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -206,17 +195,11 @@ func (r *room) answerRequest(s *session, known []history.ID) {
 	if len(nodes) == 0 {
 		return
 	}
-	frames, err := encodePacks(r.srv.pubHex, history.Root(r.store.Frontier()), nodes)
-	if err != nil {
-		r.srv.log.Error("encode request answer", "room", r.name, "err", err)
-		s.sendError("internal error: request not answered")
-		return
-	}
-	s.sendBatch(frames)
+	s.enqueue(outFrame{catchUp: &catchUp{from: r.srv.pubHex, root: history.Root(r.store.Frontier()), nodes: nodes, sub: s.sub}})
 }
 
-// subscribe records s's patterns and confirms them.
-func (r *room) subscribe(s *session, patterns []string) {
+// subscribe replaces s's subscription and confirms it.
+func (r *room) subscribe(s *session, sub *subscription, patterns []string) {
 	b, err := encode(protocol.SubscribeAck{Patterns: patterns})
 	if err != nil {
 		r.srv.log.Error("encode subscribe-ack", "err", err)
@@ -224,8 +207,31 @@ func (r *room) subscribe(s *session, patterns []string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s.patterns = patterns
+	s.sub = sub
 	s.send(b)
+}
+
+// relayToOthers queues a frame to every other session of the room.
+func (r *room) relayToOthers(s *session, frame []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.broadcast(frame, s)
+}
+
+// relayToKey queues a frame to every session of pubkey but s; false when
+// the key has no session in the room.
+func (r *room) relayToKey(s *session, pubkey string, frame []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.peers[pubkey]; !ok {
+		return false
+	}
+	for o := range r.sessions {
+		if o != s && o.pubkey == pubkey {
+			o.send(frame)
+		}
+	}
+	return true
 }
 
 // counts returns the room's sessions, peers and stored nodes.

@@ -1,8 +1,10 @@
 package dataplane
 
 import (
+	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 
@@ -11,24 +13,37 @@ import (
 
 // session is one WebSocket connection in a room. The HTTP handler goroutine
 // is its reader (reader.go); writeLoop (writer.go) is its writer and the
-// only goroutine that writes to conn.
+// only goroutine that flushes to the socket.
 type session struct {
 	srv      *Server
+	id       uint64
 	conn     *websocket.Conn
+	bc       *bufConn
 	roomName string
+	remote   string
 	// log carries room and remote address; it never changes, since both
 	// goroutines use it.
 	log *slog.Logger
+	// ctx ends with the session (Commands.Handle gets it).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// Set by the handshake before the session joins its room; read-only
 	// afterwards.
 	hello  *protocol.Hello
 	pubkey string
 	room   *room
+	limit  *bucket
+	// info is published once joined, for CloseSessions (other goroutines).
+	info atomic.Pointer[SessionInfo]
 
-	// patterns is the subscription (filtering comes later); guarded by
-	// room.mu.
-	patterns []string
+	// sub is the subscription; guarded by room.mu.
+	sub *subscription
+
+	// inflight holds a token per pack in flight (bounded pipeline);
+	// packs counts them so that other messages can wait (settle).
+	inflight chan struct{}
+	packs    sync.WaitGroup
 
 	// queue carries everything the writer sends, in order. Senders never
 	// block: a full queue closes the session with 4001.
@@ -46,13 +61,21 @@ type session struct {
 	writerDone chan struct{}
 }
 
-func newSession(srv *Server, conn *websocket.Conn, room string, log *slog.Logger) *session {
+func newSession(srv *Server, id uint64, conn *websocket.Conn, bc *bufConn, room, remote string, log *slog.Logger) *session {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &session{
 		srv:        srv,
+		id:         id,
 		conn:       conn,
+		bc:         bc,
 		roomName:   room,
+		remote:     remote,
 		log:        log,
-		queue:      make(chan outFrame, srv.cfg.SendQueue),
+		ctx:        ctx,
+		cancel:     cancel,
+		sub:        everything,
+		queue:      make(chan outFrame, srv.cfg.BroadcastCapacity),
+		inflight:   make(chan struct{}, maxPipelinedPacks),
 		pongs:      make(chan string, 1),
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -60,26 +83,24 @@ func newSession(srv *Server, conn *websocket.Conn, room string, log *slog.Logger
 	}
 }
 
-// send queues a frame without blocking. When the queue is full the peer has
-// fallen behind: rather than drop the frame (the peer would silently miss
-// data) the session is closed with 4001 and the client resyncs from its
-// frontier. Safe to call with a room lock held.
-func (s *session) send(data []byte) {
+// enqueue queues an item without blocking. When the queue is full the peer
+// has fallen behind: rather than drop the item (the peer would silently
+// miss data) the session is closed with 4001 and the client resyncs from
+// its frontier. Safe to call with a room lock held.
+func (s *session) enqueue(f outFrame) {
 	select {
-	case s.queue <- outFrame{data: data}:
+	case s.queue <- f:
 	default:
+		if !s.isClosing() {
+			s.srv.metrics.lagged.Inc()
+			s.log.Info("peer lagged past the broadcast capacity; closing for resync", "pubkey", s.pubkey, "capacity", cap(s.queue))
+		}
 		s.abort(closeResync, reasonResync)
 	}
 }
 
-// sendBatch queues frames as one item (see outFrame).
-func (s *session) sendBatch(frames [][]byte) {
-	select {
-	case s.queue <- outFrame{batch: frames}:
-	default:
-		s.abort(closeResync, reasonResync)
-	}
-}
+// send queues one text frame (see enqueue).
+func (s *session) send(data []byte) { s.enqueue(outFrame{data: data}) }
 
 // closeAfterQueued closes the session once everything queued so far is
 // written: how an error envelope is guaranteed to reach the client before
@@ -111,6 +132,10 @@ func (s *session) isClosing() bool {
 		return false
 	}
 }
+
+// settle waits until every pack the session sent has been committed and
+// acknowledged, so that what follows is answered after it.
+func (s *session) settle() { s.packs.Wait() }
 
 // sendError queues an error envelope; the socket stays open.
 func (s *session) sendError(msg string) {

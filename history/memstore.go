@@ -7,35 +7,39 @@ import (
 	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
 )
 
-// MemStore is an in-memory Store. Nodes are kept in arrival order, which is
-// a topological order because Put only takes nodes whose parents are
-// already there; Missing relies on that to answer parents-first without
-// sorting.
+// MemStore is an in-memory Store.
+//
+// Nodes live in a slice in arrival order, which is a topological order
+// because Put only takes nodes whose parents are already there; Missing
+// relies on that to answer parents-first without sorting. Parents are kept
+// as slice positions, so walking ancestries touches no map and Missing is
+// linear in the room with a small constant (a bitset and an int stack).
+// Frontier and max Lamport are maintained by Put, never recomputed.
 type MemStore struct {
 	mu         sync.RWMutex
-	nodes      map[ID]*memEntry
-	order      []ID
+	index      map[ID]int32
+	entries    []memEntry
 	frontier   map[ID]struct{}
 	maxLamport uint64
 }
 
 type memEntry struct {
 	node    *syncv1.Node
-	parents []ID
+	parents []int32
 }
 
 var _ Store = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{nodes: make(map[ID]*memEntry), frontier: make(map[ID]struct{})}
+	return &MemStore{index: make(map[ID]int32), frontier: make(map[ID]struct{})}
 }
 
 // Has reports whether id is stored.
 func (s *MemStore) Has(id ID) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.nodes[id]
+	_, ok := s.index[id]
 	return ok
 }
 
@@ -43,11 +47,11 @@ func (s *MemStore) Has(id ID) bool {
 func (s *MemStore) Get(id ID) (*syncv1.Node, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	e, ok := s.nodes[id]
+	i, ok := s.index[id]
 	if !ok {
 		return nil, false
 	}
-	return e.node, true
+	return s.entries[i].node, true
 }
 
 // Put stores nodes, parents first; see Store.Put.
@@ -58,7 +62,7 @@ func (s *MemStore) Put(nodes []Accepted) error {
 	batch := make(map[ID]struct{}, len(nodes))
 	for _, a := range nodes {
 		for _, p := range a.Parents {
-			_, stored := s.nodes[p]
+			_, stored := s.index[p]
 			_, earlier := batch[p]
 			if !stored && !earlier {
 				return fmt.Errorf("%w: node %s names parent %s", ErrMissingParent, a.ID, p)
@@ -67,14 +71,16 @@ func (s *MemStore) Put(nodes []Accepted) error {
 		batch[a.ID] = struct{}{}
 	}
 	for _, a := range nodes {
-		if _, dup := s.nodes[a.ID]; dup {
+		if _, dup := s.index[a.ID]; dup {
 			continue
 		}
-		s.nodes[a.ID] = &memEntry{node: a.Node, parents: a.Parents}
-		s.order = append(s.order, a.ID)
-		for _, p := range a.Parents {
+		parents := make([]int32, len(a.Parents))
+		for i, p := range a.Parents {
+			parents[i] = s.index[p]
 			delete(s.frontier, p)
 		}
+		s.index[a.ID] = int32(len(s.entries))
+		s.entries = append(s.entries, memEntry{node: a.Node, parents: parents})
 		// A new node has no children yet: its children would have needed
 		// it stored first.
 		s.frontier[a.ID] = struct{}{}
@@ -106,7 +112,7 @@ func (s *MemStore) MaxLamport() uint64 {
 func (s *MemStore) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.order)
+	return len(s.entries)
 }
 
 // Missing returns what a holder of known lacks, parents first.
@@ -117,26 +123,28 @@ func (s *MemStore) Missing(known []ID) []*syncv1.Node {
 		return nil
 	}
 	// have = known and all their ancestors (walked over stored nodes only).
-	have := make(map[ID]struct{}, len(s.nodes))
-	stack := make([]ID, 0, len(known))
+	have := make([]bool, len(s.entries))
+	stack := make([]int32, 0, len(known))
 	for _, id := range known {
-		if _, ok := s.nodes[id]; ok {
-			stack = append(stack, id)
+		if i, ok := s.index[id]; ok {
+			stack = append(stack, i)
 		}
 	}
+	haveCount := 0
 	for len(stack) > 0 {
-		id := stack[len(stack)-1]
+		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if _, seen := have[id]; seen {
+		if have[i] {
 			continue
 		}
-		have[id] = struct{}{}
-		stack = append(stack, s.nodes[id].parents...)
+		have[i] = true
+		haveCount++
+		stack = append(stack, s.entries[i].parents...)
 	}
-	out := make([]*syncv1.Node, 0, len(s.order)-len(have))
-	for _, id := range s.order {
-		if _, ok := have[id]; !ok {
-			out = append(out, s.nodes[id].node)
+	out := make([]*syncv1.Node, 0, len(s.entries)-haveCount)
+	for i := range s.entries {
+		if !have[i] {
+			out = append(out, s.entries[i].node)
 		}
 	}
 	return out

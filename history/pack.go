@@ -19,32 +19,51 @@ var ErrInvalidPack = errors.New("invalid pack")
 // packNodesField is the field number of Pack.nodes.
 const packNodesField protowire.Number = 1
 
-// DecodePack decodes pack.nodes: standard base64 of a syncv1.Pack. A pack
-// with more than maxNodes nodes is refused before any node is allocated
-// (maxNodes <= 0 means no limit), so a small frame cannot expand into a
-// large number of objects.
-func DecodePack(b64 string, maxNodes int) (*syncv1.Pack, error) {
+// RawPack is pack.nodes after base64 decoding and a cheap scan of its top
+// level: enough to charge a rate limit (node count, decoded bytes) before
+// paying for the protobuf decode and the signature checks.
+type RawPack struct {
+	Bytes []byte // the encoded syncv1.Pack
+	Nodes int    // number of nodes in it
+}
+
+// ScanPack decodes the base64 of pack.nodes and counts its nodes without
+// decoding them. A pack with more than maxNodes nodes is refused (maxNodes
+// <= 0 means no limit), so a small frame cannot expand into a large number
+// of objects.
+func ScanPack(b64 string, maxNodes int) (RawPack, error) {
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: nodes is not standard base64: %v", ErrInvalidPack, err)
+		return RawPack{}, fmt.Errorf("%w: nodes is not standard base64: %v", ErrInvalidPack, err)
 	}
-	if maxNodes > 0 {
-		n, err := countNodes(raw)
-		if err != nil {
-			return nil, fmt.Errorf("%w: nodes is not a protobuf Pack: %v", ErrInvalidPack, err)
-		}
-		if n > maxNodes {
-			return nil, fmt.Errorf("%w: %d nodes, at most %d allowed", ErrInvalidPack, n, maxNodes)
-		}
+	n, err := countNodes(raw)
+	if err != nil {
+		return RawPack{}, fmt.Errorf("%w: nodes is not a protobuf Pack: %v", ErrInvalidPack, err)
 	}
+	if maxNodes > 0 && n > maxNodes {
+		return RawPack{}, fmt.Errorf("%w: %d nodes, at most %d allowed", ErrInvalidPack, n, maxNodes)
+	}
+	return RawPack{Bytes: raw, Nodes: n}, nil
+}
+
+// Decode decodes the scanned pack. Per-node problems (empty or undecodable
+// transaction bytes, bad signatures) are not decided here: the Validator
+// rejects such a node alone and lets the rest of the pack land.
+func (r RawPack) Decode() (*syncv1.Pack, error) {
 	var p syncv1.Pack
-	if err := proto.Unmarshal(raw, &p); err != nil {
+	if err := proto.Unmarshal(r.Bytes, &p); err != nil {
 		return nil, fmt.Errorf("%w: nodes is not a protobuf Pack: %v", ErrInvalidPack, err)
 	}
-	// Per-node problems (empty or undecodable transaction bytes, bad
-	// signatures) are not decided here: the Validator rejects such a node
-	// alone and lets the rest of the pack land.
 	return &p, nil
+}
+
+// DecodePack is ScanPack followed by Decode.
+func DecodePack(b64 string, maxNodes int) (*syncv1.Pack, error) {
+	r, err := ScanPack(b64, maxNodes)
+	if err != nil {
+		return nil, err
+	}
+	return r.Decode()
 }
 
 // countNodes walks the top level of an encoded Pack and counts the nodes
@@ -62,7 +81,9 @@ func countNodes(b []byte) (int, error) {
 			return 0, protowire.ParseError(m)
 		}
 		b = b[m:]
-		if num == packNodesField {
+		// A nodes field of another wire type is an unknown field to
+		// proto.Unmarshal, not a node: count what Decode will decode.
+		if num == packNodesField && typ == protowire.BytesType {
 			count++
 		}
 	}

@@ -73,6 +73,11 @@ func FuzzDecodePack(f *testing.F) {
 		if len(p.Nodes) > 64 {
 			t.Fatalf("%d nodes past the limit", len(p.Nodes))
 		}
+		// The scan that rate limits are charged from agrees with the
+		// decode.
+		if raw, err := history.ScanPack(in, 0); err != nil || raw.Nodes != len(p.Nodes) {
+			t.Fatalf("ScanPack = %d nodes, %v; decode found %d", raw.Nodes, err, len(p.Nodes))
+		}
 		s := history.NewMemStore()
 		res := validator().Validate(s, p.Nodes)
 		if len(res.Verdicts) != len(p.Nodes) {
@@ -82,4 +87,29 @@ func FuzzDecodePack(f *testing.F) {
 			t.Fatalf("accepted nodes did not store: %v", err)
 		}
 	})
+}
+
+func TestScanPackCountsBeforeDecoding(t *testing.T) {
+	key := newKey(t)
+	a, aid := mkNode(t, key, 1)
+	b, _ := mkNode(t, key, 2, aid)
+	s, err := history.EncodePack([]*syncv1.Node{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := history.ScanPack(s, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := proto.Marshal(&syncv1.Pack{Nodes: []*syncv1.Node{a, b}})
+	if raw.Nodes != 2 || len(raw.Bytes) != len(want) {
+		t.Fatalf("scan = %d nodes, %d bytes; want 2, %d", raw.Nodes, len(raw.Bytes), len(want))
+	}
+	p, err := raw.Decode()
+	if err != nil || len(p.Nodes) != 2 || history.NodeID(p.Nodes[1]) != history.NodeID(b) {
+		t.Fatalf("decode: %v", err)
+	}
+	if _, err := history.ScanPack(s, 1); err == nil || err.Error() != "invalid pack: 2 nodes, at most 1 allowed" {
+		t.Fatalf("limit: %v", err)
+	}
 }

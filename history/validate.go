@@ -27,9 +27,11 @@ const (
 	DefaultClockSkew     time.Duration = 24 * time.Hour
 )
 
-// minNodesPerWorker keeps small packs on the calling goroutine: starting
-// goroutines costs more than verifying a handful of signatures.
-const minNodesPerWorker = 32
+// minNodesPerWorker keeps tiny packs on the calling goroutine. A goroutine
+// costs about a microsecond to start and a signature about 50 µs to check,
+// so anything beyond a few nodes is worth spreading over every CPU: a lone
+// publisher then gets all cores, not one.
+const minNodesPerWorker = 4
 
 // Lookup is the part of a store the validator reads. Has must be safe to
 // call concurrently (Prepare verifies in parallel and reads without the
@@ -91,6 +93,10 @@ type Accepted struct {
 	ID      ID
 	Lamport uint64
 	Parents []ID
+	// Tx is the decoded transaction (set by Resolve; nil in an Accepted
+	// built by hand), so that relays can filter on op paths without
+	// decoding again.
+	Tx *syncv1.Transaction
 }
 
 // Result is the outcome of validating one pack.
@@ -197,12 +203,26 @@ func check(l Lookup, n *syncv1.Node, wallLimitMs uint64) Checked {
 	return c
 }
 
+// WriteCheck is the room's write policy as Resolve applies it: it returns
+// "" to allow a node, or the rejection reason. It sees only nodes that
+// passed every earlier check, parents included.
+type WriteCheck func(c *Checked) (reason string)
+
 // Resolve applies the room-dependent checks to prepared nodes and orders the
 // new ones parents-first. The caller must hold the room's ingest lock from
 // Resolve until the accepted nodes are stored, so that the store it reads is
 // the one it writes. Order inside a pack does not matter: parents are
 // resolved to a fixpoint (Kahn's algorithm) over the whole pack.
 func (v *Validator) Resolve(l Lookup, checked []Checked) *Result {
+	return v.ResolveWith(l, checked, nil)
+}
+
+// ResolveWith is Resolve with a write policy, the last check of the SPEC
+// chain: a node whose parents are all present is then offered to allow, and
+// a denied node is rejected with allow's reason. Its children in the pack
+// end as "missing parent", as for any rejected parent. A nil allow allows
+// everything.
+func (v *Validator) ResolveWith(l Lookup, checked []Checked, allow WriteCheck) *Result {
 	res := &Result{Verdicts: make([]Verdict, len(checked))}
 	ceiling := lamportCeiling(l.MaxLamport(), v.window())
 
@@ -251,8 +271,14 @@ func (v *Validator) Resolve(l Lookup, checked []Checked) *Result {
 		i := ready[0]
 		ready = ready[1:]
 		c := &checked[i]
+		if allow != nil {
+			if reason := allow(c); reason != "" {
+				res.Verdicts[i].Reason = reason
+				continue // its waiters never become ready
+			}
+		}
 		accepted[i] = true
-		res.Accepted = append(res.Accepted, Accepted{Node: c.Node, ID: c.ID, Lamport: c.Tx.GetLamport(), Parents: c.Parents})
+		res.Accepted = append(res.Accepted, Accepted{Node: c.Node, ID: c.ID, Lamport: c.Tx.GetLamport(), Parents: c.Parents, Tx: c.Tx})
 		for _, w := range waiters[c.ID] {
 			if need[w]--; need[w] == 0 {
 				ready = append(ready, w)
@@ -260,7 +286,7 @@ func (v *Validator) Resolve(l Lookup, checked []Checked) *Result {
 		}
 	}
 	for _, i := range pending {
-		if !accepted[i] {
+		if !accepted[i] && res.Verdicts[i].Reason == "" {
 			res.Verdicts[i].Reason = ReasonMissingParent
 		}
 	}

@@ -288,3 +288,75 @@ func BenchmarkVerify(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*packSize)/b.Elapsed().Seconds(), "nodes/s")
 }
+
+func TestResolveWithPolicyRejectsDeniedNodeAlone(t *testing.T) {
+	key := newKey(t)
+	pub := key.Public().(ed25519.PublicKey)
+	now := uint64(testNow.UnixMilli())
+	mk := func(path string, lamport uint64, parents ...history.ID) (*syncv1.Node, history.ID) {
+		tx := &syncv1.Transaction{Author: pub, Lamport: lamport, WallMs: now,
+			Ops: []*syncv1.Op{{Path: path, Kind: &syncv1.Op_Delete{Delete: &syncv1.MapDelete{}}}}}
+		for _, p := range parents {
+			tx.Parents = append(tx.Parents, p[:])
+		}
+		n, id, err := history.NewNode(key, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, id
+	}
+	ok, okID := mk("open/a", 1)
+	denied, deniedID := mk("admin/x", 2, okID)
+	child, _ := mk("open/b", 3, deniedID) // fine itself, but its parent is denied
+	sibling, _ := mk("open/c", 3, okID)
+	var offered []string
+	allow := func(c *history.Checked) string {
+		p := c.Tx.GetOps()[0].GetPath()
+		offered = append(offered, p)
+		if p == "admin/x" {
+			return "policy denies write to admin/x"
+		}
+		return ""
+	}
+	res := validator().ResolveWith(history.NewMemStore(), validator().Prepare(nil, []*syncv1.Node{child, denied, sibling, ok}), allow)
+	if got := reasons(res); got[0] != history.ReasonMissingParent || got[1] != "policy denies write to admin/x" || got[2] != "" || got[3] != "" {
+		t.Fatalf("reasons = %q", got)
+	}
+	if len(res.Accepted) != 2 {
+		t.Fatalf("accepted %d", len(res.Accepted))
+	}
+	// The policy only sees nodes whose parents are present: never the child.
+	for _, p := range offered {
+		if p == "open/b" {
+			t.Fatal("policy consulted for a node whose parent was denied")
+		}
+	}
+}
+
+func BenchmarkMissing(b *testing.B) {
+	// A 100k-node chain; the joiner knows the node halfway: Missing walks
+	// 50k ancestors and returns 50k nodes.
+	key := newKey(b)
+	s := history.NewMemStore()
+	var prev []history.ID
+	var mid history.ID
+	const n = 100_000
+	batch := make([]history.Accepted, 0, n)
+	for i := range n {
+		node, id := mkNode(b, key, uint64(i+1), prev...)
+		batch = append(batch, history.Accepted{Node: node, ID: id, Lamport: uint64(i + 1), Parents: prev})
+		prev = []history.ID{id}
+		if i == n/2-1 {
+			mid = id
+		}
+	}
+	if err := s.Put(batch); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if got := len(s.Missing([]history.ID{mid})); got != n/2 {
+			b.Fatalf("missing %d", got)
+		}
+	}
+}

@@ -14,7 +14,17 @@ const (
 	TypePeerJoined   = "peer-joined"
 	TypePeerLeft     = "peer-left"
 	TypeError        = "error"
+	TypePresence     = "presence"
+	TypeWebRTCOffer  = "webrtc-offer"
+	TypeWebRTCAnswer = "webrtc-answer"
+	TypeWebRTCICE    = "webrtc-ice"
 )
+
+// IsWebRTC reports whether typ is one of the relayed WebRTC signalling
+// types.
+func IsWebRTC(typ string) bool {
+	return typ == TypeWebRTCOffer || typ == TypeWebRTCAnswer || typ == TypeWebRTCICE
+}
 
 // Hello is the client's first frame. ParseHello validates it; the hex fields
 // are lower-cased there so the server can compare them as strings.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nodalmerge/nodalmerge-go/pathglob"
 )
 
 // Errors whose text is sent to the client verbatim in an error envelope.
@@ -19,6 +21,9 @@ var (
 	ErrInvalidPack      = errors.New("invalid pack")
 	ErrInvalidRequest   = errors.New("invalid request")
 	ErrInvalidSubscribe = errors.New("invalid subscribe")
+	ErrInvalidPresence  = errors.New("invalid presence")
+	ErrInvalidWebRTC    = errors.New("invalid webrtc message")
+	ErrInvalidCommand   = errors.New("invalid command")
 )
 
 // ParseEnvelope returns the type of a frame: ErrInvalidJSON when the frame is
@@ -178,6 +183,9 @@ func patternList(raw json.RawMessage, field string) ([]string, error) {
 	for i, p := range list {
 		if p == "" || len(p) > MaxPatternBytes {
 			return nil, fmt.Errorf("%s entry %d must be 1 to %d bytes", field, i, MaxPatternBytes)
+		}
+		if _, err := pathglob.Compile(p); err != nil {
+			return nil, fmt.Errorf("%s entry %d: %w", field, i, err)
 		}
 	}
 	return list, nil
