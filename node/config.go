@@ -44,6 +44,9 @@ type Config struct {
 	AdminListen string // internal gRPC admin listener (mTLS)
 	RaftListen  string // internal Raft listener (mTLS)
 	MetricsAddr string // empty: no metrics listener
+	// Pprof serves net/http/pprof under /debug/pprof/ on the metrics
+	// listener (diagnostics; off by default).
+	Pprof bool
 
 	AdvertiseListen      string
 	AdvertiseAdminListen string
@@ -146,6 +149,9 @@ func (c *Config) validate() error {
 	}
 	if c.Bootstrap && len(c.Join) > 0 {
 		errs = append(errs, errors.New("--bootstrap and --join exclude each other: form a new cluster or join one"))
+	}
+	if c.Pprof && c.MetricsAddr == "" {
+		errs = append(errs, errors.New("--pprof needs --metrics-addr: profiles are served on the metrics listener only"))
 	}
 	tlsSet := 0
 	for _, s := range []string{c.TLSCA, c.TLSCert, c.TLSKey} {

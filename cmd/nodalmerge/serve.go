@@ -57,6 +57,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.AdminListen, "admin-listen", node.DefaultAdminListen, "internal gRPC admin listener (mutual TLS)")
 	f.StringVar(&cfg.RaftListen, "raft-listen", node.DefaultRaftListen, "internal Raft listener (mutual TLS)")
 	f.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "listener for /metrics, /healthz and /readyz (default: off)")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on --metrics-addr (diagnostics)")
 	f.StringVar(&cfg.AdvertiseListen, "advertise-listen", "", "public address advertised to other nodes (default: the bound address)")
 	f.StringVar(&cfg.AdvertiseAdminListen, "advertise-admin-listen", "", "admin address advertised to other nodes (default: the bound address)")
 	f.StringVar(&cfg.AdvertiseRaftListen, "advertise-raft-listen", "", "Raft address advertised to other nodes (default: the bound address)")
