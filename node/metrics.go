@@ -60,6 +60,12 @@ func (n *Node) metricsHandler(reg *prometheus.Registry) http.Handler {
 			http.Error(w, "not ready: no raft leader", http.StatusServiceUnavailable)
 			return
 		}
+		// The data plane is set once its room store is open; both are
+		// closed only after the metrics listener stops.
+		if n.data.Load() == nil {
+			http.Error(w, "not ready: room store and data plane not open yet", http.StatusServiceUnavailable)
+			return
+		}
 		w.Write([]byte("ready\n"))
 	})
 	return mux
