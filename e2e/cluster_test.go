@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -140,9 +142,19 @@ func TestClusterThreeNodes(t *testing.T) {
 	// Remove a follower; the other two go on taking and serving writes.
 	lead = c.leader()
 	removed := (lead + 1) % 3
-	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
-	resp, err := c.clusterClient(lead).RemoveMember(ctx, &adminv1.RemoveMemberRequest{NodeId: c.nodes[removed].id})
-	cancel()
+	// UNAVAILABLE is retryable (SPEC): the restarted node's return may
+	// still trigger an election.
+	var resp *adminv1.RemoveMemberResponse
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
+		resp, err = c.clusterClient(lead).RemoveMember(ctx, &adminv1.RemoveMemberRequest{NodeId: c.nodes[removed].id})
+		cancel()
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("RemoveMember %s: %v", c.nodes[removed].id, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -113,25 +114,29 @@ func (c *cluster) cli(args ...string) {
 	}
 }
 
-// freeLoopbackPorts reserves n distinct loopback ports. They are released before
-// the servers bind them, so another process could take one in between; the
-// kernel hands out ephemeral ports round-robin, which makes that unlikely.
+// freeLoopbackPorts picks n distinct free loopback ports below the
+// kernel's ephemeral range (32768-60999 here). Nodes are killed and
+// restarted on their ports, so a port is free again for a while mid-test;
+// a kernel-picked (":0") port could be handed to another test's listener
+// or outgoing connection in that window, a port below the range never is.
+// Each pick is checked by binding it, and the sequence starts at a random
+// offset so that parallel test processes rarely meet.
 func freeLoopbackPorts(t *testing.T, n int) []string {
 	t.Helper()
+	const lo, hi = 20000, 32000
 	out := make([]string, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	start := lo + mathrand.IntN(hi-lo)
+	for i := 0; len(out) < n && i < hi-lo; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", lo+(start-lo+i)%(hi-lo))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			continue // taken
 		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().String())
+		l.Close()
+		out = append(out, addr)
+	}
+	if len(out) < n {
+		t.Fatalf("found only %d free loopback ports in %d-%d", len(out), lo, hi)
 	}
 	return out
 }
