@@ -120,6 +120,9 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.hello, s.pubkey = h, h.Pubkey
+	// Visible to CloseSessions before join queues the welcome: a client that
+	// has its welcome is always reachable by an eviction or revocation.
+	s.info.Store(&SessionInfo{ID: s.id, Room: s.roomName, Pubkey: h.Pubkey, PeerID: h.PeerID, PeerType: h.PeerType, Remote: s.remote})
 	if err := r.join(s, sub); err != nil {
 		s.srv.rooms.release(r)
 		log.Error("join failed", "err", err)
@@ -127,7 +130,6 @@ func (s *session) handshake() bool {
 		return false
 	}
 	s.room = r
-	s.info.Store(&SessionInfo{ID: s.id, Room: s.roomName, Pubkey: h.Pubkey, PeerID: h.PeerID, PeerType: h.PeerType, Remote: s.remote})
 	s.extendDeadline()
 	log.Debug("session joined")
 	return true
