@@ -70,15 +70,19 @@ type Config struct {
 	logStore logStoreKind
 }
 
-// Timing, tuned for LAN and loopback. A lone voter starts an election after
-// a random wait in [HeartbeatTimeout, 2*HeartbeatTimeout), so 400 ms gives a
-// self-elected single node within 0.4–0.8 s. Heartbeats go out every
-// HeartbeatTimeout/10 (40 ms), so a 3-node cluster still has a tenfold
-// margin before a follower suspects its leader.
+// Timing, tuned for LAN and loopback and for hosts that are not idle. A
+// lone voter starts an election after a random wait in [HeartbeatTimeout,
+// 2*HeartbeatTimeout), so 500 ms gives a self-elected single node within
+// 0.5–1 s. Heartbeats go out every HeartbeatTimeout/10 (50 ms). The leader
+// lease equals the heartbeat timeout: with 200 ms, leaders of a loaded
+// 2-core host (race-enabled tests, a load generator beside the cluster)
+// stepped down on scheduling stalls alone ("failed to contact quorum"),
+// turning a busy moment into an election. hashicorp/raft's own defaults
+// (1 s) would double the failover time for no gain on a LAN.
 const (
-	heartbeatTimeout   = 400 * time.Millisecond
-	electionTimeout    = 400 * time.Millisecond
-	leaderLeaseTimeout = 200 * time.Millisecond
+	heartbeatTimeout   = 500 * time.Millisecond
+	electionTimeout    = 500 * time.Millisecond
+	leaderLeaseTimeout = 500 * time.Millisecond
 	// transportTimeout is the I/O deadline of one Raft RPC.
 	transportTimeout = 10 * time.Second
 	// transportMaxPool is how many idle outbound connections are kept
