@@ -47,6 +47,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&c.roomPrefix, "room-prefix", "bench", "room name prefix (a random run id follows, so every run uses fresh rooms)")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress messages on stderr")
 	root.AddCommand(newFanoutCommand(c), newIngestCommand(c), newJoinstormCommand(c))
+	root.AddCommand(newAdminCommand(c, false), newAdminCommand(c, true))
 	return root
 }
 

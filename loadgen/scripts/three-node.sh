@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# three-node.sh starts a three-node NodalMerge cluster on disk (fsync on),
+# on 127.0.0.1, under a fresh temporary folder, and removes all of it
+# (processes and files) when it exits.
+#
+#   loadgen/scripts/three-node.sh                  # start, run the admin-API figures, stop
+#   loadgen/scripts/three-node.sh CMD [ARGS...]    # start, run CMD with the variables below, stop
+#   loadgen/scripts/three-node.sh bash             # start and keep it up in a sub-shell
+#
+# CMD sees: NM (server binary), NMB (nodalmerge-bench), NM_WORK (the
+# folder), NM_LEADER (admin address of node 1, the bootstrapped leader),
+# NM_ADMIN_ALL (the three admin addresses, comma-separated),
+# NM_LEADER_PID, NM_CONN (the --tls-ca/--tls-cert/--tls-key/--token-file
+# flags of an operator, for nodalmerge-bench admin-* and nodalmerge admin).
+#
+# Environment: NM (default /tmp/nm) and NMB (default /tmp/nmb) are built
+# from this tree unless SKIP_BUILD=1; BASE_PORT (default 7878) gives node k
+# the ports BASE+100(k-1) (WebSocket), +1 (admin), +2 (raft); KEEP=1 leaves
+# the folder in place; DURATION (default 10s) is each figure's window.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NM=${NM:-/tmp/nm}
+NMB=${NMB:-/tmp/nmb}
+BASE_PORT=${BASE_PORT:-7878}
+DURATION=${DURATION:-10s}
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+	(cd "$repo" && go build -o "$NM" ./cmd/nodalmerge && go build -o "$NMB" ./cmd/nodalmerge-bench)
+fi
+
+NM_WORK=$(mktemp -d "${TMPDIR:-/tmp}/nm-three-node.XXXXXX")
+pids=()
+cleanup() {
+	local code=$?
+	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [[ ${KEEP:-0} == 1 ]]; then
+		echo "three-node: kept $NM_WORK" >&2
+	else
+		rm -rf "$NM_WORK"
+	fi
+	exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { echo $((BASE_PORT + 100 * ($1 - 1) + $2)); } # node, offset
+
+"$NM" cert create-ca --dir "$NM_WORK/ca" >/dev/null
+for k in 1 2 3; do
+	"$NM" cert create-node --ca-dir "$NM_WORK/ca" --dir "$NM_WORK/n$k" --node-id "n$k" --hosts 127.0.0.1 >/dev/null
+done
+"$NM" cert create-client --ca-dir "$NM_WORK/ca" --dir "$NM_WORK/ops" --name bench >/dev/null
+
+# start_node K [--bootstrap | --join ADDR]: runs node K in the background
+# and waits for its banner (printed once it serves).
+start_node() {
+	local k=$1
+	shift
+	"$NM" serve --store "$NM_WORK/d$k" --node-id "n$k" \
+		--tls-ca "$NM_WORK/n$k/ca.pem" --tls-cert "$NM_WORK/n$k/node.pem" --tls-key "$NM_WORK/n$k/node-key.pem" \
+		--listen "127.0.0.1:$(port "$k" 0)" --admin-listen "127.0.0.1:$(port "$k" 1)" --raft-listen "127.0.0.1:$(port "$k" 2)" \
+		--log-level warn "$@" >"$NM_WORK/n$k.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 300); do
+		grep -qs 'admin gRPC' "$NM_WORK/n$k.log" && return 0
+		kill -0 "${pids[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "three-node: node $k did not start; its log:" >&2
+	cat "$NM_WORK/n$k.log" >&2
+	exit 1
+}
+
+NM_LEADER=127.0.0.1:$(port 1 1)
+NM_ADMIN_ALL=$NM_LEADER,127.0.0.1:$(port 2 1),127.0.0.1:$(port 3 1)
+NM_CONN="--tls-ca $NM_WORK/ca/ca.pem --tls-cert $NM_WORK/ops/bench.pem --tls-key $NM_WORK/ops/bench-key.pem --token-file $NM_WORK/d1/bootstrap-operator.token"
+
+start_node 1 --bootstrap
+NM_LEADER_PID=${pids[0]}
+start_node 2 --join "$NM_LEADER"
+start_node 3 --join "$NM_LEADER"
+
+# Wait until node 1 leads three voters. (A joiner's banner comes after its
+# join is committed; this also checks that the operator material works.)
+for _ in $(seq 300); do
+	# shellcheck disable=SC2086 # NM_CONN is a list of flags
+	if members=$("$NM" admin --admin "$NM_LEADER" $NM_CONN members 2>/dev/null) &&
+		[[ $(grep -c ' yes ' <<<"$members") == 3 ]] && grep -q 'n1 .*leader' <<<"$members"; then
+		break
+	fi
+	sleep 0.1
+done
+# shellcheck disable=SC2086
+"$NM" admin --admin "$NM_LEADER" $NM_CONN members
+export NM NMB NM_WORK NM_LEADER NM_ADMIN_ALL NM_LEADER_PID NM_CONN
+
+if [[ $# -gt 0 ]]; then
+	"$@"
+	exit
+fi
+
+# The admin-API figures of loadgen/DESIGN.md ("Admin API").
+figure() {
+	echo
+	echo "### $*   [load average: $(cut -d' ' -f1-3 /proc/loadavg)]"
+	# shellcheck disable=SC2086
+	"$NMB" "$@" -q $NM_CONN --server-pid "$NM_LEADER_PID" --duration "$DURATION" || echo "(the run above had errors)"
+}
+figure admin-writes --admin "$NM_LEADER" --clients 1
+figure admin-writes --admin "$NM_LEADER" --clients 64
+figure admin-writes --admin "$NM_ADMIN_ALL" --clients 64
+figure admin-reads --admin "$NM_LEADER" --clients 1
+figure admin-reads --admin "$NM_LEADER" --clients 1 --stale
+figure admin-reads --admin "$NM_LEADER" --clients 64
+figure admin-reads --admin "$NM_LEADER" --clients 64 --stale
+figure admin-reads --admin "$NM_ADMIN_ALL" --clients 64
+figure admin-reads --admin "$NM_ADMIN_ALL" --clients 64 --stale
