@@ -1,6 +1,7 @@
-// Package loadgen drives a running NodalMerge server over its public
-// WebSocket protocol and measures it: fan-out (one room, many subscribers),
-// signed ingest, and handshake storms. cmd/nodalmerge-bench is its command
+// Package loadgen drives a running NodalMerge server and measures it: over
+// its public WebSocket protocol, fan-out (rooms of many subscribers),
+// signed ingest and handshake storms; over its gRPC admin API, replicated
+// writes and capability-gated reads. cmd/nodalmerge-bench is its command
 // line; DESIGN.md says how each scenario measures.
 //
 // The generator shares the machine with the server it measures, so it is

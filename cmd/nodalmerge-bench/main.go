@@ -1,6 +1,6 @@
 // Command nodalmerge-bench drives a running `nodalmerge serve` over its
-// WebSocket protocol and reports throughput, latency and (with
-// --server-pid) the server's CPU and memory. See loadgen/DESIGN.md.
+// WebSocket protocol or its admin API and reports throughput, latency and
+// (with --server-pid) the server's CPU and memory. See loadgen/DESIGN.md.
 package main
 
 import (

@@ -30,8 +30,10 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "nodalmerge-bench",
 		Short: "Load generator for a running nodalmerge server",
 		Long: "nodalmerge-bench drives a running `nodalmerge serve` through its public WebSocket\n" +
-			"protocol and reports throughput and latency as a table (and as JSON with --json).\n\n" +
-			"Start the server without per-peer rate limits, or publishers are closed with 4008:\n" +
+			"protocol (fanout, ingest, joinstorm) or its gRPC admin API (admin-writes, admin-reads)\n" +
+			"and reports throughput and latency as a table (and as JSON with --json).\n\n" +
+			"For the WebSocket scenarios start the server without per-peer rate limits, or\n" +
+			"publishers are closed with 4008:\n" +
 			"  nodalmerge serve --peer-rate-nodes 0 --peer-rate-bytes 0\n\n" +
 			"The generator and the server share the machine: pass --server-pid to read the\n" +
 			"server's CPU time and resident memory from /proc around the measured window.",
