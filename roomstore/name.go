@@ -3,33 +3,17 @@ package roomstore
 import (
 	"crypto/sha256"
 	"encoding/hex"
+
+	"github.com/nodalmerge/nodalmerge-go/roomname"
 )
 
-// MaxRoomNameBytes bounds a room name, as the data plane does.
-const MaxRoomNameBytes = 128
+// MaxRoomNameBytes bounds a room name (roomname.MaxBytes).
+const MaxRoomNameBytes = roomname.MaxBytes
 
-// validRoomName repeats the data plane's rule (dataplane/roomname.go): 1 to
-// 128 bytes of RFC 3986 unreserved and sub-delim characters plus ':' and
-// '@'. The store checks it again rather than trusting its caller because
-// the name is written into every log entry with a one-byte length.
-func validRoomName(name string) bool {
-	if len(name) == 0 || len(name) > MaxRoomNameBytes {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-			continue
-		}
-		switch c {
-		case '.', '_', '~', ':', '@', '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=', '-':
-			continue
-		}
-		return false
-	}
-	return true
-}
+// validRoomName is the one room-name rule (package roomname). The store
+// checks it again rather than trusting its caller because the name is
+// written into every log entry with a one-byte length.
+func validRoomName(name string) bool { return roomname.Valid(name) }
 
 // roomFileName names a room's file by the SHA-256 of the room name. Valid
 // names may hold characters some file systems refuse (':', '*') and escaping
