@@ -1,17 +1,20 @@
 package controlplane
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"time"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 	"github.com/nodalmerge/nodalmerge-go/token"
 )
@@ -29,7 +32,7 @@ const (
 )
 
 // knownAuthFailureReasons answers the reasons whose failure counters start
-// at zero: token.VerifyOperator's reasons, then ours.
+// at zero: token.VerifyOperator's reasons, revocation, then ours.
 func knownAuthFailureReasons() []string {
 	return []string{
 		token.ReasonMissing,
@@ -38,6 +41,7 @@ func knownAuthFailureReasons() []string {
 		token.ReasonUnknownKey,
 		token.ReasonBadSignature,
 		token.ReasonWrongCluster,
+		token.ReasonRevoked,
 		reasonBadCertificate,
 		reasonMultipleBearers,
 		reasonInvalidToken,
@@ -64,7 +68,7 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 		return nil, s.authFailed(ctx, c, reasonBadCertificate)
 	}
 	c.setActor(id.String())
-	logging.AddFields(ctx, logging.Fields{"actor", id.String()})
+	logActor(ctx, id.String())
 
 	if c.unary {
 		if by := metadata.ValueFromIncomingContext(ctx, mdForwardedBy); len(by) > 0 {
@@ -80,11 +84,21 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	}
 	p := Principal{Identity: id, Claims: claims, Command: c.cmd}
 	c.setActor(p.Actor())
-	logging.AddFields(ctx, logging.Fields{"actor", p.Actor()})
+	logActor(ctx, p.Actor())
 	return withPrincipal(ctx, p), nil
 }
 
 // verifyBearer verifies the call's operator token against the keyring.
+//
+// A token seen before comes from the verified-token cache (tokencache.go)
+// and skips the JWT parse and the signature check; what can change since
+// it was verified is checked again on every call: its expiry at now, that
+// its kid still verifies with the same public key in the current keyring
+// (so a rotation or retirement applies to the very next call), and the
+// cluster id. Any of these failing drops the entry and the token is
+// verified in full, so it fails with exactly the reason it would have had
+// uncached. Revocation of the token id is checked on every call, cached or
+// not.
 func (s *Server) verifyBearer(ctx context.Context, c *call) (*token.OperatorClaims, error) {
 	clusterID := s.cluster.ClusterID()
 	if clusterID == "" {
@@ -97,14 +111,65 @@ func (s *Server) verifyBearer(ctx context.Context, c *call) (*token.OperatorClai
 	if err != nil {
 		return nil, s.authFailed(ctx, c, failureReason(err))
 	}
-	// One read of the keyring per call, so a rotation or retirement applies
-	// to the very next call.
 	now := s.now()
-	claims, err := token.VerifyOperator(raw, token.KeyringKeyFunc(s.cluster.Keys(), now), clusterID, now)
-	if err != nil {
-		return nil, s.authFailed(ctx, c, failureReason(err))
+	claims := s.cachedClaims(raw, clusterID, now)
+	if claims == nil {
+		if claims, err = s.verifyOperator(raw, clusterID, now); err != nil {
+			return nil, s.authFailed(ctx, c, failureReason(err))
+		}
+	}
+	if s.cluster.IsRevoked(claims.ID, "", nil, now) {
+		return nil, s.authFailed(ctx, c, token.ReasonRevoked)
 	}
 	return claims, nil
+}
+
+// verifyOperator verifies raw in full and caches it on success. Keys are
+// read one at a time from the replicated keyring at now (no copy of the
+// whole keyring, and never of private seeds).
+func (s *Server) verifyOperator(raw, clusterID string, now time.Time) (*token.OperatorClaims, error) {
+	var usedKid string
+	var usedPub ed25519.PublicKey
+	keys := func(kid string) (ed25519.PublicKey, error) {
+		pub, err := s.cluster.VerifyingKey(statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, kid, now)
+		if err == nil {
+			usedKid, usedPub = kid, pub
+		}
+		return pub, err
+	}
+	claims, err := token.VerifyOperator(raw, keys, clusterID, now)
+	if err != nil {
+		return nil, err
+	}
+	if s.tokens != nil && usedKid != "" {
+		s.tokens.put(tokenCacheKey(raw), claims, usedKid, usedPub, now)
+	}
+	return claims, nil
+}
+
+// cachedClaims answers a copy of the claims of raw if it is in the
+// verified-token cache and still valid at now, else nil (and forgets an
+// entry that is no longer valid).
+func (s *Server) cachedClaims(raw, clusterID string, now time.Time) *token.OperatorClaims {
+	if s.tokens == nil {
+		return nil
+	}
+	key := tokenCacheKey(raw)
+	e := s.tokens.get(key)
+	if e == nil {
+		return nil
+	}
+	if now.Before(e.verifiedAt) || !now.Before(e.claims.ExpiresAt) || e.claims.ClusterID != clusterID {
+		s.tokens.drop(key)
+		return nil
+	}
+	pub, err := s.cluster.VerifyingKey(statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, e.kid, now)
+	if err != nil || !bytes.Equal(pub, e.pub) {
+		s.tokens.drop(key)
+		return nil
+	}
+	claims := copyClaims(&e.claims)
+	return &claims
 }
 
 // authFailed records and counts a failed authentication and answers the

@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"crypto/ed25519"
+	"time"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 	"github.com/nodalmerge/nodalmerge-go/raftstore"
@@ -9,7 +11,7 @@ import (
 
 // Cluster is what the admin services read from and write to the replicated
 // state; *raftstore.Store satisfies it. Reads answer this node's applied
-// state (deep copies); the server makes them linearizable by running them
+// state (deep copies, except ViewRoom's callback); the server makes them linearizable by running them
 // on the leader after ReadIndex + WaitApplied (see route.go).
 //
 // Errors of the write and consistency methods are raftstore's sentinels
@@ -26,6 +28,26 @@ type Cluster interface {
 	Room(name string) (*statev1.Room, bool)
 	Revocations() []*statev1.Revocation
 	Ticks() []*statev1.TickSchedule
+
+	// Narrow reads for the per-call paths (authentication, set-policy,
+	// get-policy): they copy one small thing, or nothing, instead of a
+	// whole room or the keyring, whose copies grow with the state.
+	//
+	// VerifyingKey answers the public key with kid if it may verify for
+	// purpose at now (keyring.VerifyKey's rule), else an error.
+	VerifyingKey(purpose statev1.KeyPurpose, kid string, now time.Time) (ed25519.PublicKey, error)
+	// IsRevoked reports whether tokenID (if not empty), or peer in room
+	// (if both are set), is revoked at now.
+	IsRevoked(tokenID, room string, peer []byte, now time.Time) bool
+	// LastPolicyEntry answers a copy of the room's newest policy entry.
+	LastPolicyEntry(room string) (*statev1.PolicyEntry, bool)
+	// PolicyEntryAtIndex answers a copy of the room's policy entry
+	// appended by the command at raftIndex.
+	PolicyEntryAtIndex(room string, raftIndex uint64) (*statev1.PolicyEntry, bool)
+	// ViewRoom calls fn with the room's record under the state's read
+	// lock (fn must not keep any part of it, nor call the Cluster) and
+	// reports whether the room has a record.
+	ViewRoom(room string, fn func(*statev1.Room)) bool
 
 	// Apply proposes cmd on the leader and answers the index it was
 	// applied at.

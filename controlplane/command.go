@@ -6,7 +6,6 @@ import (
 	"unicode/utf8"
 
 	middleware "github.com/grpc-ecosystem/go-grpc-middleware/v2"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -58,7 +57,7 @@ func (s *Server) beginCall(ctx context.Context, fullMethod string) (*call, error
 		cmd = Command{Name: fullMethod, Capability: unregisteredCapability, FullMethod: fullMethod}
 	}
 	c := s.newCall(cmd, TransportGRPC)
-	logging.AddFields(ctx, logging.Fields{"command", cmd.Name})
+	logCommand(ctx, cmd.Name)
 	if known {
 		return c, nil
 	}
@@ -99,6 +98,11 @@ func (s *Server) finish(ctx context.Context, c *call) {
 // requestRoom reads the "room" string field of a request message, or ""
 // when there is none. The registry guarantees room-scoped commands have it.
 func requestRoom(req any) string {
+	// Generated requests have the getter; reflection is for dynamic
+	// messages only, so the common path costs no protoreflect lookups.
+	if r, ok := req.(interface{ GetRoom() string }); ok {
+		return r.GetRoom()
+	}
 	m, ok := req.(proto.Message)
 	if !ok {
 		return ""

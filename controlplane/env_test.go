@@ -44,9 +44,10 @@ type fakeCluster struct {
 	ticks    []*statev1.TickSchedule
 	applied  []*statev1.Command
 	index    uint64
-	applyErr error // answered by Apply when set
-	reads    int   // ReadIndex calls
-	follower bool  // IsLeader answers false; LeaderAdmin names status.LeaderID
+	applyErr error            // answered by Apply when set
+	reads    int              // ReadIndex calls
+	follower bool             // IsLeader answers false; LeaderAdmin names status.LeaderID
+	revoked  map[string]int64 // token id → until (unix ms, 0 = forever), from Revoke commands
 }
 
 func (c *fakeCluster) ClusterID() string { return c.id }
@@ -92,6 +93,57 @@ func (c *fakeCluster) Room(name string) (*statev1.Room, bool) {
 	return proto.Clone(r).(*statev1.Room), true
 }
 func (c *fakeCluster) Revocations() []*statev1.Revocation { return nil }
+func (c *fakeCluster) VerifyingKey(purpose statev1.KeyPurpose, kid string, now time.Time) (ed25519.PublicKey, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return keyring.VerifyKey(c.keys, purpose, kid, now)
+}
+func (c *fakeCluster) IsRevoked(tokenID, _ string, _ []byte, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.revoked[tokenID]
+	return tokenID != "" && ok && (until == 0 || now.UnixMilli() < until)
+}
+func (c *fakeCluster) LastPolicyEntry(room string) (*statev1.PolicyEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.rooms[room].GetPolicy()
+	if len(p) == 0 {
+		return nil, false
+	}
+	return proto.Clone(p[len(p)-1]).(*statev1.PolicyEntry), true
+}
+func (c *fakeCluster) PolicyEntryAtIndex(room string, index uint64) (*statev1.PolicyEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.rooms[room].GetPolicy() {
+		if e.GetRaftIndex() == index {
+			return proto.Clone(e).(*statev1.PolicyEntry), true
+		}
+	}
+	return nil, false
+}
+func (c *fakeCluster) ViewRoom(room string, fn func(*statev1.Room)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.rooms[room]
+	if ok {
+		fn(r)
+	}
+	return ok
+}
+
+// setKeyState changes the stored state of the key kid, as a replicated
+// retirement or rotation would.
+func (c *fakeCluster) setKeyState(kid string, st statev1.KeyState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range c.keys {
+		if k.GetKid() == kid {
+			k.State = st
+		}
+	}
+}
 func (c *fakeCluster) Ticks() []*statev1.TickSchedule {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -112,7 +164,15 @@ func (c *fakeCluster) Apply(_ context.Context, cmd *statev1.Command) (uint64, er
 		r := c.room(k.SetPolicy.GetRoom())
 		e := proto.Clone(k.SetPolicy.GetEntry()).(*statev1.PolicyEntry)
 		e.SetUnixMs = cmd.GetProposedUnixMs()
+		e.RaftIndex = c.index
 		r.Policy = append(r.Policy, e)
+	case *statev1.Command_Revoke:
+		if rev := k.Revoke.GetRevocation(); rev.GetTokenId() != "" {
+			if c.revoked == nil {
+				c.revoked = map[string]int64{}
+			}
+			c.revoked[rev.GetTokenId()] = rev.GetUntilUnixMs()
+		}
 	case *statev1.Command_SetRoomLock:
 		c.room(k.SetRoomLock.GetRoom()).Lock = k.SetRoomLock.GetMode()
 	case *statev1.Command_PutRoomKey:
@@ -211,6 +271,10 @@ type envOptions struct {
 	clusterID string
 	// dataPlane is the server's DataPlane; nil leaves it unset.
 	dataPlane *fakeDataPlane
+	// clock is the server's clock; nil answers env.now.
+	clock func() time.Time
+	// tokenCacheSize is Config.TokenCacheSize.
+	tokenCacheSize int
 }
 
 // env is one admin server on 127.0.0.1 with real mTLS and a real keyring.
@@ -277,6 +341,11 @@ func newEnv(t testing.TB, opts envOptions) *env {
 		Audit:   e.audit,
 		Metrics: e.metrics,
 		Now:     func() time.Time { return e.now },
+
+		TokenCacheSize: opts.tokenCacheSize,
+	}
+	if opts.clock != nil {
+		cfg.Now = opts.clock
 	}
 	if opts.logAudit {
 		cfg.Audit = nil

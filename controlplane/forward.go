@@ -269,6 +269,9 @@ func forwardedLamport(ctx context.Context) uint64 {
 
 // raftIndexOf reads a response's raft_index field, 0 when it has none.
 func raftIndexOf(m proto.Message) uint64 {
+	if g, ok := m.(interface{ GetRaftIndex() uint64 }); ok {
+		return g.GetRaftIndex()
+	}
 	r := m.ProtoReflect()
 	fd := r.Descriptor().Fields().ByName("raft_index")
 	if fd == nil || fd.Kind() != protoreflect.Uint64Kind || fd.Cardinality() == protoreflect.Repeated {

@@ -52,10 +52,10 @@ func (ps *policyService) SetPolicy(ctx context.Context, req *adminv1.SetPolicyRe
 		}
 	}
 	effective++
-	if r, ok := ps.s.cluster.Room(room); ok {
-		if n := len(r.GetPolicy()); n > 0 {
-			effective = max(effective, r.GetPolicy()[n-1].GetEffectiveLamport()+1)
-		}
+	// Only the last entry matters; copying the room would cost a copy of
+	// its whole timeline, which grows by one entry per call.
+	if last, ok := ps.s.cluster.LastPolicyEntry(room); ok {
+		effective = max(effective, last.GetEffectiveLamport()+1)
 	}
 	idx, err := ps.s.apply(ctx, command, &statev1.Command{Kind: &statev1.Command_SetPolicy{SetPolicy: &statev1.SetPolicy{
 		Room:  room,
@@ -67,12 +67,8 @@ func (ps *policyService) SetPolicy(ctx context.Context, req *adminv1.SetPolicyRe
 	// The FSM raises an entry that collided with a concurrent one; answer
 	// what the entry really got (the apply above ran on this node, the
 	// leader, so the entry is in local state).
-	if r, ok := ps.s.cluster.Room(room); ok {
-		for _, e := range r.GetPolicy() {
-			if e.GetRaftIndex() == idx {
-				effective = e.GetEffectiveLamport()
-			}
-		}
+	if e, ok := ps.s.cluster.PolicyEntryAtIndex(room, idx); ok {
+		effective = e.GetEffectiveLamport()
 	}
 	ps.s.logger.InfoContext(ctx, "policy set", "room", room, "default", req.GetDefault(),
 		"rules", len(rules), "effective_lamport", effective, "index", idx)
@@ -118,20 +114,21 @@ func (ps *policyService) GetPolicy(_ context.Context, req *adminv1.GetPolicyRequ
 		return nil, err
 	}
 	resp := &adminv1.GetPolicyResponse{Room: room, Default: policyAllow, Rules: []*adminv1.PolicyRule{}, Timeline: []*adminv1.PolicyEntry{}}
-	r, ok := ps.s.cluster.Room(room)
-	if !ok {
-		return resp, nil
-	}
-	for _, e := range r.GetPolicy() {
-		entry := &adminv1.PolicyEntry{
-			EffectiveLamport: e.GetEffectiveLamport(),
-			Default:          defaultWord(e.GetDefaultAllow()),
-			Rules:            adminRules(e.GetRules()),
-			SetAt:            timestampMs(e.GetSetUnixMs()),
+	// Converted straight from the stored record (copying only strings and
+	// hex), instead of copying the whole room first and converting the copy.
+	ps.s.cluster.ViewRoom(room, func(r *statev1.Room) {
+		resp.Timeline = make([]*adminv1.PolicyEntry, 0, len(r.GetPolicy()))
+		for _, e := range r.GetPolicy() {
+			entry := &adminv1.PolicyEntry{
+				EffectiveLamport: e.GetEffectiveLamport(),
+				Default:          defaultWord(e.GetDefaultAllow()),
+				Rules:            adminRules(e.GetRules()),
+				SetAt:            timestampMs(e.GetSetUnixMs()),
+			}
+			resp.Timeline = append(resp.Timeline, entry)
+			resp.Default, resp.Rules = entry.GetDefault(), entry.GetRules()
 		}
-		resp.Timeline = append(resp.Timeline, entry)
-		resp.Default, resp.Rules = entry.GetDefault(), entry.GetRules()
-	}
+	})
 	return resp, nil
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +70,9 @@ type Config struct {
 	// AuditCapacity is how many recent audit events the node keeps in
 	// memory for audit.list; 0 means 10,000.
 	AuditCapacity int
+	// TokenCacheSize bounds the cache of verified operator tokens (see
+	// tokencache.go); 0 means 4096, negative disables the cache.
+	TokenCacheSize int
 }
 
 // Server is the admin gRPC server of one node.
@@ -88,6 +90,8 @@ type Server struct {
 	dataPlane DataPlane
 	events    *auditLog
 	forwarder *forwarder
+	// tokens caches verified operator tokens; nil when disabled.
+	tokens *tokenCache
 	// handlers maps a full method to its registered implementation, so
 	// the WebSocket door runs exactly the gRPC handler.
 	handlers map[string]methodHandler
@@ -162,6 +166,12 @@ func newServer(cfg Config, registry *Registry) (*Server, error) {
 	}
 	if cfg.ClientTLS != nil {
 		s.forwarder = newForwarder(cfg.ClientTLS)
+	}
+	switch {
+	case cfg.TokenCacheSize == 0:
+		s.tokens = newTokenCache(defaultTokenCacheSize)
+	case cfg.TokenCacheSize > 0:
+		s.tokens = newTokenCache(cfg.TokenCacheSize)
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -263,13 +273,11 @@ func (cfg Config) validate() error {
 // Streams are served where they arrive: no admin RPC streams yet.
 func (s *Server) interceptors() []grpc.ServerOption {
 	recoveryOpt := recovery.WithRecoveryHandlerContext(recoverPanic(s.logger))
-	logger := grpcLogger(s.logger)
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
 	isCommand := commandSelector{}
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(
 			recovery.UnaryServerInterceptor(recoveryOpt),
-			logging.UnaryServerInterceptor(logger, logOpts...),
+			s.logUnary,
 			selector.UnaryServerInterceptor(s.commandUnary, isCommand),
 			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.authenticate), isCommand),
 			selector.UnaryServerInterceptor(s.authorizeUnary, isCommand),
@@ -277,7 +285,7 @@ func (s *Server) interceptors() []grpc.ServerOption {
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoveryOpt),
-			logging.StreamServerInterceptor(logger, logOpts...),
+			s.logStream,
 			selector.StreamServerInterceptor(s.commandStream, isCommand),
 			selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.authenticate), isCommand),
 			selector.StreamServerInterceptor(s.authorizeStream, isCommand),

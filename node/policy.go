@@ -11,13 +11,21 @@ import (
 )
 
 // policyIndex is the data plane's view of every room's policy timeline,
-// compiled once per change. Ingest asks it once per op path of each node
+// compiled once per entry. Ingest asks it once per op path of each node
 // under the room's commit, so it must not clone protos or compile globs on
 // that path; the replicated timeline (raftstore) stays the one source of
-// truth, and the index is rebuilt from it on every SetPolicy and restore.
+// truth. A timeline only grows at its end (SetPolicy appends), so an
+// update compiles just the entries it has not seen and appends them; a
+// restore rebuilds everything.
 type policyIndex struct {
 	server string // the node's own key (hex): the room's super-peer writes everywhere
 	log    *slog.Logger
+
+	// wmu serialises writers (update, reset), so an update's read of the
+	// compiled timeline and its store of the longer one cannot interleave
+	// with another writer's; compilation runs outside mu, so ingest never
+	// waits on it.
+	wmu sync.Mutex
 
 	mu    sync.RWMutex
 	rooms map[string][]compiledEntry // by effective_lamport ascending
@@ -25,7 +33,8 @@ type policyIndex struct {
 
 type compiledEntry struct {
 	effective uint64
-	allow     bool // the default
+	raftIndex uint64 // identifies the replicated entry (0 in old state)
+	allow     bool   // the default
 	rules     []compiledRule
 }
 
@@ -40,6 +49,8 @@ func newPolicyIndex(server ed25519.PublicKey, log *slog.Logger) *policyIndex {
 
 // reset replaces the whole index from the replicated rooms (start, restore).
 func (p *policyIndex) reset(rooms []*statev1.Room) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
 	next := make(map[string][]compiledEntry, len(rooms))
 	for _, r := range rooms {
 		if len(r.GetPolicy()) > 0 {
@@ -51,18 +62,51 @@ func (p *policyIndex) reset(rooms []*statev1.Room) {
 	p.mu.Unlock()
 }
 
-// update recompiles one room's timeline after a SetPolicy.
+// update brings one room's compiled timeline up to timeline after a
+// SetPolicy. When what is compiled is a prefix of timeline (the same
+// number of leading entries, the last one the same replicated entry) only
+// the new tail is compiled and appended; anything else (a shorter
+// timeline, a different entry) recompiles the room, so the index can
+// never drift from the replicated state. It keeps no reference to
+// timeline (compiling copies what it needs), so the caller may pass the
+// stored timeline under the store's read lock (raftstore ViewRoom)
+// instead of a copy.
 func (p *policyIndex) update(room string, timeline []*statev1.PolicyEntry) {
-	entries := p.compile(room, timeline)
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.mu.RLock()
+	cur := p.rooms[room]
+	p.mu.RUnlock()
+	var next []compiledEntry
+	if n := len(cur); n > 0 && n <= len(timeline) && sameEntry(cur[n-1], timeline[n-1]) {
+		tail := p.compile(room, timeline[n:])
+		if len(tail) > 0 && tail[0].effective <= cur[n-1].effective {
+			next = p.compile(room, timeline) // out of order: never expected
+		} else {
+			// Readers hold slices of at most the old length, so appending
+			// in place (when capacity allows) writes only beyond what any
+			// reader sees.
+			next = append(cur, tail...)
+		}
+	} else {
+		next = p.compile(room, timeline)
+	}
 	p.mu.Lock()
-	p.rooms[room] = entries
+	p.rooms[room] = next
 	p.mu.Unlock()
+}
+
+// sameEntry reports whether compiled entry c is the replicated entry e: the
+// raft index identifies an entry (entries of old state without one are
+// told apart by their effective Lamport, which is unique in a timeline).
+func sameEntry(c compiledEntry, e *statev1.PolicyEntry) bool {
+	return c.effective == e.GetEffectiveLamport() && c.raftIndex == e.GetRaftIndex()
 }
 
 func (p *policyIndex) compile(room string, timeline []*statev1.PolicyEntry) []compiledEntry {
 	out := make([]compiledEntry, 0, len(timeline))
 	for _, e := range timeline {
-		ce := compiledEntry{effective: e.GetEffectiveLamport(), allow: e.GetDefaultAllow()}
+		ce := compiledEntry{effective: e.GetEffectiveLamport(), raftIndex: e.GetRaftIndex(), allow: e.GetDefaultAllow()}
 		for _, r := range e.GetRules() {
 			g, err := pathglob.Compile(r.GetPathGlob())
 			if err != nil {

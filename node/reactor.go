@@ -84,9 +84,10 @@ func (r *reactor) onApply(index uint64, cmd *statev1.Command) {
 	}
 	switch k := cmd.GetKind().(type) {
 	case *statev1.Command_SetPolicy:
-		if room, ok := r.store.Room(k.SetPolicy.GetRoom()); ok {
-			r.policy.update(room.GetName(), room.GetPolicy())
-		}
+		// Read in place (no clone of the whole room per write); update
+		// compiles only the appended entries and keeps no reference.
+		name := k.SetPolicy.GetRoom()
+		r.store.ViewRoom(name, func(room *statev1.Room) { r.policy.update(name, room.GetPolicy()) })
 	case *statev1.Command_EvictPeer:
 		room, peer := k.EvictPeer.GetRoom(), hex.EncodeToString(k.EvictPeer.GetPeerPubkey())
 		n := r.evict(room, peer)

@@ -1,12 +1,14 @@
 package raftstore
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+	"github.com/nodalmerge/nodalmerge-go/keyring"
 )
 
 // Reads are served from this node's FSM: fast, and possibly behind the
@@ -66,6 +68,77 @@ func (s *Store) PolicyAt(room string, lamport uint64) (out *statev1.PolicyEntry,
 		}
 	})
 	return out, ok
+}
+
+// LastPolicyEntry returns a copy of the newest entry of room's policy
+// timeline (the one with the highest effective_lamport), copying nothing
+// else of the room: the timeline grows by one entry per SetPolicy, so
+// copying the room on every write would make writes cost O(timeline).
+func (s *Store) LastPolicyEntry(room string) (out *statev1.PolicyEntry, ok bool) {
+	s.fsm.read(func(st *state) {
+		if r, found := st.rooms[room]; found {
+			if p := r.GetPolicy(); len(p) > 0 {
+				out, ok = proto.Clone(p[len(p)-1]).(*statev1.PolicyEntry), true
+			}
+		}
+	})
+	return out, ok
+}
+
+// PolicyEntryAtIndex returns a copy of the entry of room's policy timeline
+// that the command at raftIndex appended (its raft_index), so a proposer
+// or an observer of that command learns the effective_lamport the entry
+// really got. Entries are appended in log order, so the search runs from
+// the newest entry and usually stops at it.
+func (s *Store) PolicyEntryAtIndex(room string, raftIndex uint64) (out *statev1.PolicyEntry, ok bool) {
+	s.fsm.read(func(st *state) {
+		r, found := st.rooms[room]
+		if !found || raftIndex == 0 {
+			return
+		}
+		p := r.GetPolicy()
+		for i := len(p) - 1; i >= 0; i-- {
+			if idx := p[i].GetRaftIndex(); idx == raftIndex {
+				out, ok = proto.Clone(p[i]).(*statev1.PolicyEntry), true
+				return
+			} else if idx != 0 && idx < raftIndex {
+				return // older entries have lower indices
+			}
+		}
+	})
+	return out, ok
+}
+
+// ViewRoom calls fn with the stored record of room, under the state's read
+// lock, and reports whether the room has a record (fn is not called when it
+// has none). It lets a reader convert just what it needs without copying
+// the room first. fn must not keep, modify or leak any part of r after it
+// returns, must be quick (applies wait for it), and must not call the
+// Store (a read lock taken again while an apply waits deadlocks).
+func (s *Store) ViewRoom(room string, fn func(r *statev1.Room)) (ok bool) {
+	s.fsm.read(func(st *state) {
+		if r, found := st.rooms[room]; found {
+			ok = true
+			fn(r)
+		}
+	})
+	return ok
+}
+
+// VerifyingKey returns a copy of the public key with kid if it may verify
+// signatures for purpose at now (keyring.VerifyKey's rule), else an error
+// wrapping keyring.ErrUnknownKey. Unlike Keys it copies one public key and
+// never the private seeds, so a token verifier can call it on every
+// request.
+func (s *Store) VerifyingKey(purpose statev1.KeyPurpose, kid string, now time.Time) (pub ed25519.PublicKey, err error) {
+	s.fsm.read(func(st *state) {
+		var keys []*statev1.Key
+		if k, found := st.keys[kid]; found {
+			keys = []*statev1.Key{k}
+		}
+		pub, err = keyring.VerifyKey(keys, purpose, kid, now)
+	})
+	return pub, err
 }
 
 // Revocations returns the revocations in force or awaiting garbage

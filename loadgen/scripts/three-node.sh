@@ -17,6 +17,10 @@
 # from this tree unless SKIP_BUILD=1; BASE_PORT (default 7878) gives node k
 # the ports BASE+100(k-1) (WebSocket), +1 (admin), +2 (raft); KEEP=1 leaves
 # the folder in place; DURATION (default 10s) is each figure's window.
+# PPROF=1 gives node k a metrics listener on BASE+100(k-1)+3 with Go
+# profiles (--metrics-addr, --pprof; CMD sees NM_LEADER_METRICS), for
+# `go tool pprof http://$NM_LEADER_METRICS/debug/pprof/profile?seconds=10`.
+# SERVE_FLAGS is added verbatim to every node's `serve` (word-split).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -58,10 +62,16 @@ done
 start_node() {
 	local k=$1
 	shift
+	local extra=()
+	if [[ ${PPROF:-0} == 1 ]]; then
+		extra+=(--metrics-addr "127.0.0.1:$(port "$k" 3)" --pprof)
+	fi
+	# shellcheck disable=SC2206 # SERVE_FLAGS is a list of flags
+	extra+=(${SERVE_FLAGS:-})
 	"$NM" serve --store "$NM_WORK/d$k" --node-id "n$k" \
 		--tls-ca "$NM_WORK/n$k/ca.pem" --tls-cert "$NM_WORK/n$k/node.pem" --tls-key "$NM_WORK/n$k/node-key.pem" \
 		--listen "127.0.0.1:$(port "$k" 0)" --admin-listen "127.0.0.1:$(port "$k" 1)" --raft-listen "127.0.0.1:$(port "$k" 2)" \
-		--log-level warn "$@" >"$NM_WORK/n$k.log" 2>&1 &
+		--log-level warn "${extra[@]}" "$@" >"$NM_WORK/n$k.log" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 300); do
 		grep -qs 'admin gRPC' "$NM_WORK/n$k.log" && return 0
@@ -74,6 +84,7 @@ start_node() {
 }
 
 NM_LEADER=127.0.0.1:$(port 1 1)
+NM_LEADER_METRICS=127.0.0.1:$(port 1 3)
 NM_ADMIN_ALL=$NM_LEADER,127.0.0.1:$(port 2 1),127.0.0.1:$(port 3 1)
 NM_CONN="--tls-ca $NM_WORK/ca/ca.pem --tls-cert $NM_WORK/ops/bench.pem --tls-key $NM_WORK/ops/bench-key.pem --token-file $NM_WORK/d1/bootstrap-operator.token"
 
@@ -94,7 +105,7 @@ for _ in $(seq 300); do
 done
 # shellcheck disable=SC2086
 "$NM" admin --admin "$NM_LEADER" $NM_CONN members
-export NM NMB NM_WORK NM_LEADER NM_ADMIN_ALL NM_LEADER_PID NM_CONN
+export NM NMB NM_WORK NM_LEADER NM_LEADER_METRICS NM_ADMIN_ALL NM_LEADER_PID NM_CONN
 
 if [[ $# -gt 0 ]]; then
 	"$@"
