@@ -6,8 +6,6 @@ import (
 	"unicode/utf8"
 
 	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
-	"github.com/nodalmerge/nodalmerge-go/history"
-	"github.com/nodalmerge/nodalmerge-go/protocol"
 )
 
 // Close codes and reasons (SPEC section 2).
@@ -65,15 +63,6 @@ func encode(m any) ([]byte, error) {
 		return nil, fmt.Errorf("dataplane: encode %T: %w", m, err)
 	}
 	return b, nil
-}
-
-// encodePack encodes nodes as one pack frame.
-func encodePack(from, root string, nodes []*syncv1.Node) ([]byte, error) {
-	s, err := history.EncodePack(nodes)
-	if err != nil {
-		return nil, err
-	}
-	return encode(protocol.Pack{From: from, Nodes: s, Root: root})
 }
 
 // chunks calls emit with consecutive runs of nodes holding at most

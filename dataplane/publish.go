@@ -28,7 +28,7 @@ func (s *Server) Publish(ctx context.Context, room string, nodes []*syncv1.Node)
 	defer s.rooms.release(r)
 	j := newCommitJob(nil, nodes)
 	r.submit(j)
-	r.prepare(j)
+	s.verifier.submit(r.store, j)
 	<-j.done
 	if j.err != nil {
 		return 0, fmt.Errorf("dataplane: publish to %s: store: %w", room, j.err)

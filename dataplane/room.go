@@ -41,6 +41,13 @@ type room struct {
 	cmu        sync.Mutex
 	pending    []*commitJob
 	committing bool
+	// The committer's scratch (deliver.go); batchSeq and the sessions'
+	// batchMark are guarded by mu.
+	wakes    []*session
+	items    []outFrame
+	acks     [][]byte
+	relays   []*relayFrames
+	batchSeq uint64
 }
 
 // peer is one public key in the room; several sessions of one key are one

@@ -26,12 +26,16 @@ type Server struct {
 	log       *slog.Logger
 	pubHex    string
 	validator *history.Validator
-	upgrader  websocket.Upgrader
-	mux       *http.ServeMux
-	rooms     *registry
-	metrics   *metrics
-	limits    limits
-	bufs      *sync.Pool // bufConn output buffers
+	verifier  *verifier
+	// maxCommitBatch bounds the packs of one commit batch (ingest.go).
+	maxCommitBatch int
+	upgrader       websocket.Upgrader
+	mux            *http.ServeMux
+	rooms          *registry
+	metrics        *metrics
+	limits         limits
+	bufs           *sync.Pool // bufConn output buffers
+	scratch        *sync.Pool // protobuf of a pack being encoded (wire.go)
 
 	mu       sync.Mutex
 	closed   bool
@@ -68,6 +72,7 @@ func NewServer(cfg Config) (*Server, error) {
 		metrics:   m,
 		limits:    limits{nodes: float64(cfg.PeerRateNodes), bytes: float64(cfg.PeerRateBytes)},
 		bufs:      newBufferPool(),
+		scratch:   newScratchPool(),
 		idle:      make(chan struct{}),
 		sessions:  make(map[*session]struct{}),
 	}
@@ -80,6 +85,8 @@ func NewServer(cfg Config) (*Server, error) {
 		// none between them.
 		WriteBufferPool: &sync.Pool{},
 	}
+	s.verifier = newVerifier(s.validator)
+	s.maxCommitBatch = min(max(cfg.BroadcastCapacity/4, 1), 256)
 	s.rooms = newRegistry(s, cfg.RoomStore, cfg.IdleTimeout)
 	s.mux = http.NewServeMux()
 	// {room...} rather than {room} so that an empty or slash-containing
@@ -203,11 +210,11 @@ func (s *Server) snapshot() []*session {
 
 // Shutdown stops accepting sessions, closes every session with 1001 "going
 // away", waits until all their goroutines have ended, then stops the
-// idle-unload timers and waits for RoomStore calls in flight, so that the
-// caller may close the RoomStore as soon as it returns. When ctx ends
-// first, the remaining connections are dropped, the goroutines are still
-// waited for (they end at once), and ctx's error is returned. It may be
-// called more than once.
+// idle-unload timers and waits for RoomStore calls in flight, then stops
+// the verification workers, so that the caller may close the RoomStore as
+// soon as it returns. When ctx ends first, the remaining connections are
+// dropped, the goroutines are still waited for (they end at once), and
+// ctx's error is returned. It may be called more than once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -227,6 +234,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("dataplane: shutdown: sessions did not close in time: %w", ctx.Err())
 	}
 	s.rooms.close()
+	// Every session has ended, so no pack of theirs is still verifying;
+	// a Publish racing with Shutdown verifies on its own goroutine.
+	s.verifier.Close()
 	return err
 }
 

@@ -39,15 +39,22 @@ type session struct {
 
 	// sub is the subscription; guarded by room.mu.
 	sub *subscription
+	// batchMark is the room's commit batch that last queued to the
+	// session (deliver.go); guarded by room.mu.
+	batchMark uint64
 
 	// inflight holds a token per pack in flight (bounded pipeline);
 	// packs counts them so that other messages can wait (settle).
 	inflight chan struct{}
 	packs    sync.WaitGroup
 
-	// queue carries everything the writer sends, in order. Senders never
-	// block: a full queue closes the session with 4001.
-	queue chan outFrame
+	// q carries everything the writer sends, in order, and wake tells the
+	// writer it is non-empty (outqueue.go). Senders never block: a full
+	// queue closes the session with 4001.
+	qmu    sync.Mutex
+	q      []outFrame
+	qspare []outFrame
+	wake   chan struct{}
 	// pongs holds the payload of a ping to answer; one pending pong
 	// answers any number of pings.
 	pongs chan string
@@ -74,7 +81,7 @@ func newSession(srv *Server, id uint64, conn *websocket.Conn, bc *bufConn, room,
 		ctx:        ctx,
 		cancel:     cancel,
 		sub:        everything,
-		queue:      make(chan outFrame, srv.cfg.BroadcastCapacity),
+		wake:       make(chan struct{}, 1),
 		inflight:   make(chan struct{}, maxPipelinedPacks),
 		pongs:      make(chan string, 1),
 		closing:    make(chan struct{}),
@@ -88,14 +95,8 @@ func newSession(srv *Server, id uint64, conn *websocket.Conn, bc *bufConn, room,
 // miss data) the session is closed with 4001 and the client resyncs from
 // its frontier. Safe to call with a room lock held.
 func (s *session) enqueue(f outFrame) {
-	select {
-	case s.queue <- f:
-	default:
-		if !s.isClosing() {
-			s.srv.metrics.lagged.Inc()
-			s.log.Info("peer lagged past the broadcast capacity; closing for resync", "pubkey", s.pubkey, "capacity", cap(s.queue))
-		}
-		s.abort(closeResync, reasonResync)
+	if s.push(f) {
+		s.wakeWriter()
 	}
 }
 
@@ -106,11 +107,17 @@ func (s *session) send(data []byte) { s.enqueue(outFrame{data: data}) }
 // written: how an error envelope is guaranteed to reach the client before
 // the close that follows it.
 func (s *session) closeAfterQueued(code int, text string) {
-	select {
-	case s.queue <- outFrame{closeCode: code, closeText: closeReason(text)}:
-	default:
-		s.abort(code, text)
+	s.qmu.Lock()
+	full := len(s.q) >= s.srv.cfg.BroadcastCapacity
+	if !full {
+		s.q = append(s.q, outFrame{closeCode: code, closeText: closeReason(text)})
 	}
+	s.qmu.Unlock()
+	if full {
+		s.abort(code, text)
+		return
+	}
+	s.wakeWriter()
 }
 
 // abort closes the session as soon as the writer gets to it, skipping

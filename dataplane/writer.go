@@ -31,17 +31,16 @@ func (s *session) writeLoop() {
 		case <-s.closing:
 			s.finish()
 			return
-		case f := <-s.queue:
-			for {
-				if !s.writeItem(f) {
-					return
+		case <-s.wake:
+			// Whatever was queued while these items were written goes
+			// into the same flush.
+			for items := s.take(); len(items) > 0; items = s.take() {
+				for _, f := range items {
+					if !s.writeItem(f) {
+						return
+					}
 				}
-				select {
-				case f = <-s.queue:
-					continue
-				default:
-				}
-				break
+				s.recycle(items)
 			}
 		case data := <-s.pongs:
 			if err := s.conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.srv.cfg.SendTimeout)); err != nil {
@@ -97,7 +96,7 @@ func (s *session) writeCatchUp(c *catchUp) bool {
 	nodes := c.sub.filterNodes(c.nodes)
 	ok := true
 	err := chunks(nodes, func(run []*syncv1.Node) error {
-		b, err := encodePack(c.from, c.root, run)
+		b, err := s.srv.encodePack(c.from, c.root, run)
 		if err != nil {
 			return err
 		}

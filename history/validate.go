@@ -155,6 +155,19 @@ func (v *Validator) Prepare(l Lookup, nodes []*syncv1.Node) []Checked {
 	return out
 }
 
+// PrepareInto runs Prepare's checks of nodes on the calling goroutine,
+// writing each node's outcome to the same index of out (len(out) must be
+// len(nodes)). It lets a caller spread one pack over workers of its own,
+// in chunks, instead of Prepare's goroutines: a goroutine started for a
+// verify grows its stack for it every time (the Ed25519 code needs more
+// than a new goroutine has), a long-lived worker only once.
+func (v *Validator) PrepareInto(l Lookup, nodes []*syncv1.Node, out []Checked) {
+	limit := v.wallLimitMs()
+	for i, n := range nodes {
+		out[i] = check(l, n, limit)
+	}
+}
+
 // wallLimitMs is the latest acceptable wall_ms.
 func (v *Validator) wallLimitMs() uint64 {
 	now := time.Now

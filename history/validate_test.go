@@ -270,6 +270,39 @@ func TestPrepareInParallelMatchesSerial(t *testing.T) {
 	}
 }
 
+func TestPrepareIntoInChunksMatchesPrepare(t *testing.T) {
+	key := newKey(t)
+	store := history.NewMemStore()
+	stored, storedID := mkNode(t, key, 1)
+	mustStore(t, store, stored)
+	nodes := []*syncv1.Node{stored} // already stored: not re-verified
+	for i := range 9 {
+		n, _ := mkNode(t, key, uint64(i+2), storedID)
+		if i == 4 {
+			n = proto.CloneOf(n)
+			n.Signature[0] ^= 1
+		}
+		nodes = append(nodes, n)
+	}
+	nodes = append(nodes, &syncv1.Node{TransactionBytes: []byte{0xff}}) // malformed
+	want := validator().Prepare(store, nodes)
+	got := make([]history.Checked, len(nodes))
+	for lo := 0; lo < len(nodes); lo += 3 { // chunks, as the data plane's workers do
+		hi := min(lo+3, len(nodes))
+		validator().PrepareInto(store, nodes[lo:hi], got[lo:hi])
+	}
+	wantRes := validator().Resolve(store, want)
+	gotRes := validator().Resolve(store, got)
+	for i := range nodes {
+		if got[i].ID != want[i].ID || gotRes.Verdicts[i] != wantRes.Verdicts[i] {
+			t.Fatalf("node %d: chunked %+v, whole %+v", i, gotRes.Verdicts[i], wantRes.Verdicts[i])
+		}
+	}
+	if r := gotRes.Verdicts; !r[0].Duplicate || r[5].Reason != history.ReasonSignature || r[10].Reason != history.ReasonMalformed || r[1].Reason != "" {
+		t.Fatalf("verdicts = %+v", r)
+	}
+}
+
 func BenchmarkVerify(b *testing.B) {
 	key := newKey(b)
 	const packSize = 256
