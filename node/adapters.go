@@ -2,7 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/nodalmerge/nodalmerge-go/controlplane"
 	"github.com/nodalmerge/nodalmerge-go/dataplane"
@@ -55,7 +59,14 @@ func (v *dataPlaneView) CompactRoom(ctx context.Context, room string) (nodes, be
 	if d == nil {
 		return 0, 0, 0, fmt.Errorf("the data plane is not running on this node")
 	}
-	return d.CompactRoom(ctx, room)
+	nodes, before, after, err = d.CompactRoom(ctx, room)
+	if errors.Is(err, dataplane.ErrCompactUnsupported) {
+		// Say what is true instead of an internal error: history is
+		// grow-only and neither store here keeps garbage to remove.
+		return 0, 0, 0, status.Error(codes.FailedPrecondition,
+			"compact-room: this node's room store has nothing to compact (room history is grow-only; the durable store checkpoints its log by itself)")
+	}
+	return nodes, before, after, err
 }
 
 // tickRooms gives the tick runner the rooms of the data plane.
