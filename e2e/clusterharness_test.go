@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,7 +22,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
-	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 )
 
@@ -419,35 +416,4 @@ func (s *server) killHard() {
 		return
 	}
 	<-s.done
-}
-
-// spawnServe starts the process and returns its stdout lines. It is the start
-// half of startServer, which the cluster harness cannot call from other
-// goroutines (it fails the test on error).
-func spawnServe(dir string, args ...string) (*server, <-chan string, error) {
-	s := &server{dir: dir, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bins.nodalmerge, append([]string{"serve"}, args...)...)
-	s.cmd.Dir = dir
-	s.cmd.Env = cleanEnv()
-	s.cmd.Stderr = s.stderr
-	stdout, err := s.cmd.StdoutPipe()
-	if err != nil {
-		return nil, nil, fmt.Errorf("stdout pipe: %w", err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start nodalmerge: %w", err)
-	}
-	lines := make(chan string, 64)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.done)
-	}()
-	return s, lines, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,10 +41,10 @@ var (
 	grpcurlLine = regexp.MustCompile(`^\s+(grpcurl .*)$`)
 )
 
-// startServer runs the binary with args in dir and waits for its banner.
-// The process is stopped (SIGTERM, then SIGKILL) when the test ends.
-func startServer(t *testing.T, dir string, args ...string) *server {
-	t.Helper()
+// spawnServe starts the process and returns its stdout lines: the start
+// half of startServer, which fails the test on error and so cannot be
+// called from the cluster harness's other goroutines.
+func spawnServe(dir string, args ...string) (*server, <-chan string, error) {
 	s := &server{dir: dir, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bins.nodalmerge, append([]string{"serve"}, args...)...)
 	s.cmd.Dir = dir
@@ -51,10 +52,10 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 	s.cmd.Stderr = s.stderr
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, fmt.Errorf("stdout pipe: %w", err)
 	}
 	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start nodalmerge: %v", err)
+		return nil, nil, fmt.Errorf("start nodalmerge: %w", err)
 	}
 	lines := make(chan string, 64)
 	go func() {
@@ -68,6 +69,17 @@ func startServer(t *testing.T, dir string, args ...string) *server {
 		s.waitErr = s.cmd.Wait()
 		close(s.done)
 	}()
+	return s, lines, nil
+}
+
+// startServer runs the binary with args in dir and waits for its banner.
+// The process is stopped (SIGTERM, then SIGKILL) when the test ends.
+func startServer(t *testing.T, dir string, args ...string) *server {
+	t.Helper()
+	s, lines, err := spawnServe(dir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { s.kill(t) })
 
 	timer := time.NewTimer(startTimeout)

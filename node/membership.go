@@ -94,7 +94,7 @@ func (n *Node) resume(ctx context.Context) error {
 	}
 	// A follower re-announces itself so that changed advertised addresses
 	// reach the member list (and the Raft configuration). Best effort.
-	if _, admin, ok := n.leaderAdmin(); ok {
+	if _, admin, ok := n.store.LeaderAdmin(); ok {
 		if err := n.callJoin(ctx, admin); err != nil {
 			log.Warn("could not refresh this node's member record with the leader", "leader_admin", admin, "err", err)
 		}
@@ -209,19 +209,4 @@ func (n *Node) callJoin(ctx context.Context, addr string) error {
 	}
 	n.cfg.Logger.Info("member record stored by the leader", "cluster_id", resp.GetClusterId(), "leader", resp.GetLeaderId(), "raft_index", resp.GetRaftIndex())
 	return nil
-}
-
-// leaderAdmin is the current leader's id and admin address from the
-// replicated member list.
-func (n *Node) leaderAdmin() (id, admin string, ok bool) {
-	st := n.store.Status()
-	if st.LeaderID == "" {
-		return "", "", false
-	}
-	for _, m := range n.store.Members() {
-		if m.GetNodeId() == st.LeaderID && m.GetAdminAddr() != "" {
-			return st.LeaderID, m.GetAdminAddr(), true
-		}
-	}
-	return "", "", false
 }
