@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
+	"github.com/nodalmerge/nodalmerge-go/internal/grpccode"
 )
 
 // errorBackoff is how long a client waits after a failed call before the
@@ -215,7 +216,7 @@ func (r *adminRun) prepare(ctx context.Context, c *adminClient) error {
 func (r *adminRun) setupError(c *adminClient, command string, err error) error {
 	st := status.Convert(err)
 	return fmt.Errorf("loadgen: client %d: first %s call to %s failed: %s: %s",
-		c.idx, command, r.cfg.Addrs[c.addr], codeName(st.Code()), st.Message())
+		c.idx, command, r.cfg.Addrs[c.addr], grpccode.Name(st.Code()), st.Message())
 }
 
 // command is the name of the control-plane command the run measures.

@@ -5,7 +5,8 @@ import (
 	"maps"
 	"slices"
 
-	"google.golang.org/grpc/codes"
+	"github.com/nodalmerge/nodalmerge-go/internal/grpccode"
+
 	"google.golang.org/grpc/status"
 )
 
@@ -27,7 +28,7 @@ func newAdminErrors() *adminErrors {
 // report.
 func (e *adminErrors) add(err error) {
 	st, _ := status.FromError(err) // a non-status error is UNKNOWN
-	code := codeName(st.Code())
+	code := grpccode.Name(st.Code())
 	e.counts[code]++
 	if _, ok := e.first[code]; !ok {
 		e.first[code] = st.Message()
@@ -50,24 +51,4 @@ func (e *adminErrors) list() []string {
 		out = append(out, fmt.Sprintf("%d× %s: %s", e.counts[code], code, e.first[code]))
 	}
 	return out
-}
-
-// codeName is the canonical upper-case name of a gRPC status code
-// ("UNAVAILABLE", "PERMISSION_DENIED"), as in the gRPC documentation and
-// google.rpc.Code, which is how operators and grpcurl spell them.
-func codeName(c codes.Code) string {
-	names := [...]string{
-		codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-		codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-		codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-		codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-		codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
-		codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
-		codes.Unauthenticated: "UNAUTHENTICATED",
-	}
-	if int(c) < len(names) {
-		return names[c]
-	}
-	return fmt.Sprintf("CODE(%d)", uint32(c))
 }

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	adminv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1"
+	"github.com/nodalmerge/nodalmerge-go/internal/grpccode"
 	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 )
@@ -424,7 +425,7 @@ func TestAdminErrorsByCode(t *testing.T) {
 	if got := a.list(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("list:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if codeName(99) != "CODE(99)" || codeName(1) != "CANCELLED" || codeName(0) != "OK" {
+	if grpccode.Name(99) != "CODE(99)" || grpccode.Name(1) != "CANCELLED" || grpccode.Name(0) != "OK" {
 		t.Error("code names")
 	}
 }

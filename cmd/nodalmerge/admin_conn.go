@@ -9,9 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodalmerge/nodalmerge-go/internal/grpccode"
+
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -163,24 +164,5 @@ func callError(err error) error {
 	if !ok {
 		return err
 	}
-	return errors.New(codeName(st.Code()) + ": " + st.Message())
-}
-
-// codeName is the canonical upper-case name of a gRPC code, as in the
-// gRPC status code documentation and google.rpc.Code.
-func codeName(c codes.Code) string {
-	names := [...]string{
-		codes.OK: "OK", codes.Canceled: "CANCELLED", codes.Unknown: "UNKNOWN",
-		codes.InvalidArgument: "INVALID_ARGUMENT", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
-		codes.NotFound: "NOT_FOUND", codes.AlreadyExists: "ALREADY_EXISTS",
-		codes.PermissionDenied: "PERMISSION_DENIED", codes.ResourceExhausted: "RESOURCE_EXHAUSTED",
-		codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
-		codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED",
-		codes.Internal: "INTERNAL", codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS",
-		codes.Unauthenticated: "UNAUTHENTICATED",
-	}
-	if int(c) < len(names) {
-		return names[c]
-	}
-	return fmt.Sprintf("CODE(%d)", uint32(c))
+	return errors.New(grpccode.Name(st.Code()) + ": " + st.Message())
 }
