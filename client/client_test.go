@@ -156,7 +156,9 @@ func TestServerCloseIsReported(t *testing.T) {
 }
 
 func TestDialRefused(t *testing.T) {
-	_, url := serve(t, dataplane.Config{Admission: func(string, *protocol.Hello) error { return errors.New("auth: token has expired") }})
+	_, url := serve(t, dataplane.Config{Admission: func(string, *protocol.Hello) (*dataplane.Grant, error) {
+		return nil, errors.New("auth: token has expired")
+	}})
 	_, err := client.Dial(ctx(t), url("r"), client.Options{Key: newKey(t)})
 	var he *client.HelloError
 	if !errors.As(err, &he) || he.Msg != "auth: token has expired" {

@@ -12,11 +12,13 @@ const (
 	DecisionDeny  = "deny"
 )
 
-// Transports of audit events: the gRPC admin port and the WebSocket
-// control commands of the data plane (Dispatcher).
+// Transports of audit events: the gRPC admin port, the WebSocket
+// control commands of the data plane (Dispatcher), and commands a node
+// runs on its own authority (automatic key rotation, RotateKeyAsNode).
 const (
 	TransportGRPC      = "grpc"
 	TransportWebSocket = "websocket"
+	TransportInternal  = "internal"
 )
 
 // AuditEvent is one control-plane command invocation, allowed or denied.
@@ -35,6 +37,11 @@ type AuditEvent struct {
 	// RaftIndex is the index a mutation was applied at; 0 for reads and
 	// denials.
 	RaftIndex uint64
+	// KeyIDs are the key ids a key command created or acted on: for
+	// keys.rotate the new kid then the kids it superseded, for keys.retire
+	// the retired kid, for set-room-key and rotate-room-key the room kid
+	// set then those it superseded. Ids only, never key material.
+	KeyIDs []string
 }
 
 // Auditor receives audit events. Record is called on the request path, so it
@@ -51,7 +58,7 @@ type Auditor interface {
 type logAuditor struct{ logger *slog.Logger }
 
 func (a logAuditor) Record(ctx context.Context, e AuditEvent) {
-	a.logger.LogAttrs(ctx, slog.LevelInfo, "audit", slog.Group("event",
+	attrs := []any{
 		slog.Time("time", e.Time),
 		slog.String("node", e.Node),
 		slog.String("actor", e.Actor),
@@ -62,5 +69,10 @@ func (a logAuditor) Record(ctx context.Context, e AuditEvent) {
 		slog.String("decision", e.Decision),
 		slog.String("reason", e.Reason),
 		slog.Uint64("raft_index", e.RaftIndex),
-	))
+	}
+	if len(e.KeyIDs) > 0 {
+		// Only on key commands, so other lines keep their shape.
+		attrs = append(attrs, slog.Any("key_ids", e.KeyIDs))
+	}
+	a.logger.LogAttrs(ctx, slog.LevelInfo, "audit", slog.Group("event", attrs...))
 }

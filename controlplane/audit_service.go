@@ -47,6 +47,7 @@ func (as *auditService) ListEvents(_ context.Context, req *adminv1.ListEventsReq
 			Decision:  e.Decision,
 			Reason:    e.Reason,
 			RaftIndex: e.RaftIndex,
+			KeyIds:    e.KeyIDs,
 		})
 	}
 	return &adminv1.ListEventsResponse{Events: out}, nil

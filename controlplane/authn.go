@@ -47,6 +47,9 @@ func knownAuthFailureReasons() []string {
 		reasonInvalidToken,
 		reasonForwardNotNode,
 		reasonForwardBad,
+		// Room admission on the WebSocket door (CountAuthFailure).
+		token.ReasonRoomLocked,
+		token.ReasonPeerMismatch,
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
+	"github.com/nodalmerge/nodalmerge-go/history"
 	"github.com/nodalmerge/nodalmerge-go/raftstore"
 )
 
@@ -69,8 +71,11 @@ type Cluster interface {
 }
 
 // DataPlane is what only the local data plane knows: which rooms are live
-// here, their history size and Lamport clock, and local compaction. It is
-// optional: without it the node answers as if no room were live.
+// here, their history size and Lamport clock, local compaction, and the
+// rooms' stored history (archive, graph and replay commands). It is
+// optional: without it the node answers as if no room were live, and the
+// history commands are refused. *dataplane.Server has the OpenRoom and
+// Publish methods with these signatures.
 type DataPlane interface {
 	// LiveRooms answers the rooms live on this node with their peer counts.
 	LiveRooms() map[string]int
@@ -79,4 +84,17 @@ type DataPlane interface {
 	RoomInfo(room string) (maxLamport uint64, nodes int, live bool)
 	// CompactRoom compacts the room's stored history on this node.
 	CompactRoom(ctx context.Context, room string) (nodes, before, after uint64, err error)
+	// OpenRoom loads the room on this node if needed (as a session
+	// would) and answers its stored history with the function that
+	// releases it. The history may grow while it is held (sessions keep
+	// writing); it never shrinks.
+	OpenRoom(room string) (history.Store, func(), error)
+	// Publish ingests nodes into the room through the data plane's full
+	// verified ingest chain (signatures, Lamport, parents, write policy,
+	// store) and relays the new ones to the room's sessions. accepted
+	// counts the nodes now stored (new or duplicate). When the data plane
+	// refused some nodes, err wraps nothing and its text names the first
+	// node and why; a failure of the node itself (room not loadable,
+	// store, context) is a wrapped error or a gRPC status.
+	Publish(ctx context.Context, room string, nodes []*syncv1.Node) (accepted int, err error)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -18,7 +19,10 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/nodalmerge/nodalmerge-go/dataplane"
 	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
+	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
+	"github.com/nodalmerge/nodalmerge-go/history"
 	"github.com/nodalmerge/nodalmerge-go/internal/syncbuf"
 	"github.com/nodalmerge/nodalmerge-go/keyring"
 	"github.com/nodalmerge/nodalmerge-go/pki"
@@ -271,6 +275,9 @@ type envOptions struct {
 	clusterID string
 	// dataPlane is the server's DataPlane; nil leaves it unset.
 	dataPlane *fakeDataPlane
+	// realDataPlane, when set, is the server's DataPlane instead: a real
+	// data plane's rooms and ingest path.
+	realDataPlane *dataplane.Server
 	// clock is the server's clock; nil answers env.now.
 	clock func() time.Time
 	// tokenCacheSize is Config.TokenCacheSize.
@@ -352,6 +359,9 @@ func newEnv(t testing.TB, opts envOptions) *env {
 	}
 	if opts.dataPlane != nil {
 		cfg.DataPlane = opts.dataPlane
+	}
+	if opts.realDataPlane != nil {
+		cfg.DataPlane = opts.realDataPlane
 	}
 	if opts.testService {
 		e.srv, e.svc = newServerWithTestService(t, cfg)
@@ -443,13 +453,51 @@ func callCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// fakeDataPlane is a fixed local room store.
+// fakeDataPlane is a fixed local room store. Its room histories are real
+// in-memory stores fed through the real validator (no write policy, no
+// relay); tests that need the data plane's own ingest path use a real
+// dataplane.Server instead (history_test.go).
 type fakeDataPlane struct {
 	mu         sync.Mutex
 	live       map[string]int
 	maxLamport map[string]uint64
 	nodes      map[string]int
 	compacted  []string
+	histories  map[string]*history.MemStore
+}
+
+func (d *fakeDataPlane) OpenRoom(room string) (history.Store, func(), error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.histories == nil {
+		d.histories = map[string]*history.MemStore{}
+	}
+	st, ok := d.histories[room]
+	if !ok {
+		st = history.NewMemStore()
+		d.histories[room] = st
+	}
+	return st, func() {}, nil
+}
+
+// Publish validates and stores as the data plane does, and refuses like
+// it: an error wrapping nothing that names the first refused node.
+func (d *fakeDataPlane) Publish(ctx context.Context, room string, nodes []*syncv1.Node) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("fake publish: %w", err)
+	}
+	st, _, _ := d.OpenRoom(room)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	res := (&history.Validator{}).Validate(st, nodes)
+	if err := st.Put(res.Accepted); err != nil {
+		return 0, fmt.Errorf("fake publish: store: %w", err)
+	}
+	accepted, rejected := res.Counts()
+	if _, v, ok := firstProblem(res); ok {
+		return accepted, fmt.Errorf("dataplane: publish to %s: %d of %d nodes rejected (first %s: %s)", room, rejected, len(nodes), v.ID, v.Reason)
+	}
+	return accepted, nil
 }
 
 func (d *fakeDataPlane) LiveRooms() map[string]int {

@@ -141,7 +141,10 @@ func (s *Server) forward(ctx context.Context, c *call, req proto.Message) (proto
 		out, cancel = context.WithTimeout(out, forwardTimeout)
 		defer cancel()
 	}
-	if err := conn.Invoke(out, c.cmd.FullMethod, req, resp); err != nil {
+	var header metadata.MD
+	err = conn.Invoke(out, c.cmd.FullMethod, req, resp, grpc.Header(&header))
+	auditKeyIDsFromHeader(ctx, header) // key ids the leader acted on, also when it refused
+	if err != nil {
 		s.logger.DebugContext(ctx, "forwarded call failed", "command", c.cmd.Name,
 			"leader", leaderID, "leader_addr", addr, "code", status.Code(err).String())
 		return nil, err

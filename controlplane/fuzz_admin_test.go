@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -20,6 +21,16 @@ var fuzzSeeds = []string{
 	`{"mode":"cluster","id":1}`, `{"pubkey":"` + strings.Repeat("01", 32) + `","grace":"-1s","kid":"k"}`,
 	`{"token_id":"x","until":"1970-01-01T00:00:00Z"}`, `{"interval_ms":10,"intent_prefix":"in/"}`,
 	`[1,2]`, `"str"`, `{"room":5}`, `{"rules":[null]}`, `{"ttl":"99999999999999s"}`,
+}
+
+// historySeeds are payloads for the history commands over room r1.
+func historySeeds(pack string, d diamond) []string {
+	return []string{
+		`{"room":"r1","pack":"` + pack + `"}`, `{"room":"r1","pack":"CgA="}`, `{"room":"r1","limit":2}`,
+		`{"room":"r1","node_id":"` + d.merg.String() + `"}`, `{"room":"r1","known":["` + d.left.String() + `"],"limit":1}`,
+		`{"room":"r1","from_lamport":"2","to_lamport":"2","limit":1,"after_id":"` + d.left.String() + `"}`,
+		`{"room":"r1","from_lamport":"3","to_lamport":"1"}`,
+	}
 }
 
 // FuzzDispatcherCall feeds arbitrary frames for every registered command
@@ -63,10 +74,25 @@ func FuzzDispatcherCall(f *testing.F) {
 // every capability. Handlers must never panic and must answer a request
 // they refuse with a deliberate status, never Internal or Unknown.
 func FuzzHandlerValidation(f *testing.F) {
-	e := newEnv(f, envOptions{dataPlane: &fakeDataPlane{}})
+	dp := &fakeDataPlane{}
+	e := newEnv(f, envOptions{dataPlane: dp})
 	cmds := e.srv.Registry().All()
 	for i, seed := range fuzzSeeds {
 		f.Add(uint8(i), []byte(seed))
+	}
+	// Room r1 holds real signed history, so the history commands' seeds
+	// reach past validation into the store.
+	d := newDiamond(f)
+	if _, err := dp.Publish(callCtx(f), "r1", d.nodes); err != nil {
+		f.Fatal(err)
+	}
+	pack := base64.StdEncoding.EncodeToString(packOf(f, d.nodes...))
+	for i, cmd := range cmds {
+		for _, seed := range historySeeds(pack, d) {
+			if historyCommand(cmd.Name) {
+				f.Add(uint8(i), []byte(seed))
+			}
+		}
 	}
 	claims := e.operatorClaims(everyCap...)
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {

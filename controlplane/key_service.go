@@ -108,6 +108,14 @@ func (ks *keyService) RotateKey(ctx context.Context, req *adminv1.RotateKeyReque
 	activates := now.Add(prepublish)
 	key.State = statev1.KeyState_KEY_STATE_PREPUBLISHED
 	key.ActivateUnixMs = activates.UnixMilli()
+	if kek := ks.s.kek(); kek != nil {
+		// Sealed before it is proposed: the seed never rests in the clear
+		// in the Raft log, the WAL or a snapshot.
+		if err := kek.Seal(key); err != nil {
+			ks.s.logger.ErrorContext(ctx, "keys.rotate: seal", "kid", key.GetKid(), "error", err)
+			return nil, internalError()
+		}
+	}
 	idx, err := ks.s.apply(ctx, command, &statev1.Command{
 		ProposedUnixMs: now.UnixMilli(),
 		Kind: &statev1.Command_RotateKey{RotateKey: &statev1.RotateKey{
@@ -116,10 +124,16 @@ func (ks *keyService) RotateKey(ctx context.Context, req *adminv1.RotateKeyReque
 		}},
 	})
 	if err != nil {
+		setAuditKeyIDs(ctx, key.GetKid()) // the attempt, for the auditor
 		return nil, err
 	}
+	// Applied on this node (the leader) when Apply returns, and a
+	// superseded instant is stamped once, so this names exactly the keys
+	// this rotation replaced.
+	superseded := keyring.SupersededBy(ks.s.cluster.Keys(), key)
+	setAuditKeyIDs(ctx, append([]string{key.GetKid()}, superseded...)...)
 	ks.s.logger.InfoContext(ctx, "key rotated", "purpose", req.GetPurpose(), "kid", key.GetKid(),
-		"activates_at", activates, "grace", grace, "index", idx)
+		"supersedes", superseded, "sealed_with", key.GetKekId(), "activates_at", activates, "grace", grace, "index", idx)
 	return &adminv1.RotateKeyResponse{
 		Kid:         key.GetKid(),
 		ActivatesAt: timestamppb.New(time.UnixMilli(key.GetActivateUnixMs())),
@@ -138,6 +152,7 @@ func (ks *keyService) RetireKey(ctx context.Context, req *adminv1.RetireKeyReque
 	if !slices.ContainsFunc(ks.s.cluster.Keys(), func(k *statev1.Key) bool { return k.GetKid() == kid }) {
 		return nil, status.Errorf(codes.NotFound, "%s: no key %s (see keys.list)", command, clipped(kid))
 	}
+	setAuditKeyIDs(ctx, kid) // also on refusal: the attempt is what an auditor looks for
 	idx, err := ks.s.apply(ctx, command, &statev1.Command{Kind: &statev1.Command_RetireKey{RetireKey: &statev1.RetireKey{Kid: kid}}})
 	if err != nil {
 		return nil, err

@@ -32,6 +32,56 @@ func without(caps []string, c string) []string {
 	return slices.DeleteFunc(slices.Clone(caps), func(x string) bool { return x == c })
 }
 
+// specSection4 is SPEC section 4's capability table spelled out: every
+// command it names with its capability. Both matrices must exercise each
+// of them (the registry is what they iterate, so this catches a command
+// the protos lost).
+var specSection4 = map[string]string{
+	"set-policy": "policy.admin", "get-policy": "policy.admin",
+	"set-room-key": "room.admin", "rotate-room-key": "room.admin", "lock-room": "room.admin", "unlock-room": "room.admin",
+	"evict-peer": "room.admin", "compact-room": "room.admin", "list-rooms": "room.admin", "describe-room": "room.admin",
+	"start-tick": "tick.admin", "stop-tick": "tick.admin",
+	"archive.describe": "archive.read",
+	"archive.validate": "archive.admin", "archive.import": "archive.admin", "archive.export": "archive.admin",
+	"projection.read": "query.read", "projection.list": "query.read", "replay.read-range": "query.read",
+	"query.register": "query.admin", "projection.build": "query.admin", "projection.invalidate": "query.admin",
+	"graph.get-frontier": "query.admin", "graph.get-causal-parents": "query.admin", "graph.compute-sync-diff": "query.admin",
+	"topology.create-child": "topology.admin", "topology.describe-lineage": "topology.admin",
+	"topology.list-children": "topology.admin", "topology.propose-promotion": "topology.admin",
+	"topology.validate-promotion": "topology.admin", "topology.apply-promotion": "topology.admin",
+	"topology.place-room": "topology.admin", "topology.drain-node": "topology.admin",
+	"token.mint-room": "token.mint", "token.revoke": "token.mint",
+	"cluster.status": "cluster.read", "cluster.list-members": "cluster.read", "keys.list": "cluster.read", "audit.list": "cluster.read",
+	"cluster.remove-member": "cluster.admin", "cluster.transfer-leadership": "cluster.admin", "cluster.snapshot": "cluster.admin",
+	"keys.rotate": "cluster.admin", "keys.retire": "cluster.admin", "token.mint-operator": "cluster.admin",
+	"cluster.join": "cluster.node",
+}
+
+// checkSpecCovered fails unless every SPEC section 4 command was run with
+// the table's capability.
+func checkSpecCovered(t *testing.T, ran map[string]string) {
+	t.Helper()
+	for name, capability := range specSection4 {
+		if got, ok := ran[name]; !ok || got != capability {
+			t.Errorf("SPEC command %s (requires %s) was not run by the matrix (ran with %q)", name, capability, got)
+		}
+	}
+}
+
+// wantAnswer fails when a capable caller's gRPC answer is not a deliberate
+// one: a response, or a status with a code the handler chose and a
+// message. Internal and Unknown would mean a failure no one handled.
+func wantAnswer(t *testing.T, cmd string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	st := status.Convert(err)
+	if st.Code() == codes.Internal || st.Code() == codes.Unknown || st.Message() == "" {
+		t.Fatalf("%s answered a capable caller %v %q; want a result or a deliberate error", cmd, st.Code(), st.Message())
+	}
+}
+
 // matrixRequest is an empty request of cmd naming matrixRoom when scoped.
 func matrixRequest(t *testing.T, r *Registry, cmd Command) proto.Message {
 	t.Helper()
@@ -55,10 +105,12 @@ func TestAllowDenyMatrixGRPC(t *testing.T) {
 	all := allCapabilities(reg)
 	op := e.dial(t, e.pki.Operator(t, "alice"))
 	node := e.dial(t, e.pki.Node(t, "n1"))
-	if len(reg.All()) < 28 {
-		t.Fatalf("registry holds %d commands; the admin API has at least 28", len(reg.All()))
+	if len(reg.All()) < len(specSection4) {
+		t.Fatalf("registry holds %d commands; SPEC section 4 names %d", len(reg.All()), len(specSection4))
 	}
+	ran := map[string]string{}
 	for _, cmd := range reg.All() {
+		ran[cmd.Name] = cmd.Capability
 		t.Run(cmd.Name, func(t *testing.T) {
 			req := matrixRequest(t, reg, cmd)
 			resp, _ := reg.newResponse(cmd.FullMethod)
@@ -77,12 +129,14 @@ func TestAllowDenyMatrixGRPC(t *testing.T) {
 			if st := status.Convert(err); st.Code() == codes.PermissionDenied && strings.HasPrefix(st.Message(), "reject.control_plane_forbidden") {
 				t.Fatalf("holder of %s was denied: %v", cmd.Capability, err)
 			}
+			wantAnswer(t, cmd.Name, err)
 			ev := e.audit.take()
 			if len(ev) != 1 || ev[0].Decision != DecisionAllow || ev[0].Transport != TransportGRPC {
 				t.Fatalf("allow audit = %+v", ev)
 			}
 		})
 	}
+	checkSpecCovered(t, ran)
 }
 
 // wsGRPCOnly is SPEC section 4's list of commands kept off the WebSocket
@@ -112,7 +166,9 @@ func TestAllowDenyMatrixWebSocket(t *testing.T) {
 	reg := e.srv.Registry()
 	all := allCapabilities(reg)
 	served := 0
+	ran := map[string]string{}
 	for _, cmd := range reg.All() {
+		ran[cmd.Name] = cmd.Capability
 		t.Run(cmd.Name, func(t *testing.T) {
 			call := WSCall{Room: matrixRoom, Command: cmd.Name, Payload: []byte(`{"type":"` + cmd.Name + `"}`), Pubkey: strings.Repeat("ab", 32)}
 			if slices.Contains(wsGRPCOnly, cmd.Name) {
@@ -147,8 +203,14 @@ func TestAllowDenyMatrixWebSocket(t *testing.T) {
 
 			call.Caps = []string{cmd.Capability}
 			f := wsFrame(t, d.Call(callCtx(t), call))
-			if msg, _ := f["msg"].(string); strings.HasPrefix(msg, "reject.control_plane_forbidden") {
+			msg, _ := f["msg"].(string)
+			if strings.HasPrefix(msg, "reject.control_plane_forbidden") {
 				t.Fatalf("holder of %s was denied: %v", cmd.Capability, f)
+			}
+			// An answer, never silence: the command's result, or an error
+			// the handler chose.
+			if typ := f["type"]; typ != cmd.Name+"-result" && (typ != "error" || msg == "" || msg == "internal error") {
+				t.Fatalf("holder of %s got %v; want %s-result or a deliberate error", cmd.Capability, f, cmd.Name)
 			}
 			if ev := e.audit.take(); len(ev) != 1 || ev[0].Decision != DecisionAllow {
 				t.Fatalf("allow audit = %+v", ev)
@@ -158,6 +220,7 @@ func TestAllowDenyMatrixWebSocket(t *testing.T) {
 	if served == 0 {
 		t.Fatal("the WebSocket door serves no command")
 	}
+	checkSpecCovered(t, ran)
 	if d.Has("nope") || d.Has("") {
 		t.Error("Has answered true for an unknown command")
 	}

@@ -57,6 +57,7 @@ func (rs *roomService) SetRoomKey(ctx context.Context, req *adminv1.SetRoomKeyRe
 	if err != nil {
 		return nil, err
 	}
+	setAuditKeyIDs(ctx, key.GetKid())
 	idx, err := rs.s.apply(ctx, command, &statev1.Command{Kind: &statev1.Command_PutRoomKey{
 		PutRoomKey: &statev1.PutRoomKey{Room: req.GetRoom(), Key: key},
 	}})
@@ -77,14 +78,37 @@ func (rs *roomService) RotateRoomKey(ctx context.Context, req *adminv1.RotateRoo
 	if err != nil {
 		return nil, err
 	}
-	idx, err := rs.s.apply(ctx, command, &statev1.Command{Kind: &statev1.Command_RotateRoomKey{
+	// The state machine stamps the proposed time as the superseded instant
+	// of the keys it replaces, so fix it here to find them afterwards.
+	proposed := rs.s.now().UnixMilli()
+	idx, err := rs.s.apply(ctx, command, &statev1.Command{ProposedUnixMs: proposed, Kind: &statev1.Command_RotateRoomKey{
 		RotateRoomKey: &statev1.RotateRoomKey{Room: req.GetRoom(), NewKey: key, GraceMs: grace.Milliseconds()},
 	}})
 	if err != nil {
+		setAuditKeyIDs(ctx, key.GetKid()) // the attempt, for the auditor
 		return nil, err
 	}
-	rs.s.logger.InfoContext(ctx, "room key rotated", "room", req.GetRoom(), "kid", key.GetKid(), "grace", grace, "index", idx)
+	superseded := supersededRoomKeys(rs.s.cluster, req.GetRoom(), key.GetKid(), proposed)
+	setAuditKeyIDs(ctx, append([]string{key.GetKid()}, superseded...)...)
+	rs.s.logger.InfoContext(ctx, "room key rotated", "room", req.GetRoom(), "kid", key.GetKid(), "supersedes", superseded,
+		"grace", grace, "index", idx)
 	return &adminv1.RotateRoomKeyResponse{Kid: key.GetKid(), RaftIndex: idx}, nil
+}
+
+// supersededRoomKeys answers, sorted, the kids of room's keys that the
+// rotation to newKid proposed at ms superseded. Read on the leader right
+// after the rotation applied; a superseded instant is stamped once.
+func supersededRoomKeys(c Cluster, room, newKid string, ms int64) []string {
+	var out []string
+	c.ViewRoom(room, func(r *statev1.Room) {
+		for _, k := range r.GetKeys() {
+			if k.GetKid() != newKid && k.GetSupersededUnixMs() == ms {
+				out = append(out, k.GetKid())
+			}
+		}
+	})
+	slices.Sort(out)
+	return out
 }
 
 // roomKey validates a room key request and builds the active key; the kid

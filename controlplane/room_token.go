@@ -68,9 +68,13 @@ func (ts *tokenService) MintRoomToken(ctx context.Context, req *adminv1.MintRoom
 	if !expires.After(now) {
 		return nil, status.Errorf(codes.FailedPrecondition, "%s: the calling token expires within a second; use a fresh token", command)
 	}
-	kid, priv, err := keyring.Signer(ts.cluster.Keys(), statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN, now)
+	kid, priv, err := keyring.SignerWith(ts.cluster.Keys(), statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN, now, ts.s.kek())
 	if err != nil {
 		ts.logger.ErrorContext(ctx, "token.mint-room: no room-token signing key", "error", err)
+		if errors.Is(err, keyring.ErrSealed) {
+			// The message names the kid and the KEK id it needs, nothing secret.
+			return nil, status.Errorf(codes.FailedPrecondition, "%s: %v", command, err)
+		}
 		if errors.Is(err, keyring.ErrNoSigningKey) {
 			return nil, status.Errorf(codes.FailedPrecondition,
 				"%s: the cluster has no active room-token signing key; rotate one (keys.rotate, purpose room-token), then retry", command)

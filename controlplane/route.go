@@ -27,7 +27,7 @@ func nodeLocal(name string) bool {
 	case "cluster.status", "cluster.snapshot", "compact-room", "audit.list":
 		return true
 	}
-	return false
+	return historyCommand(name)
 }
 
 // routeUnary runs a unary command where it must run: node-local commands

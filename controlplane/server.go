@@ -130,6 +130,8 @@ func NewServer(cfg Config) (*Server, error) {
 		{&adminv1.PolicyService_ServiceDesc, &policyService{s: s}},
 		{&adminv1.TickService_ServiceDesc, &tickService{s: s}},
 		{&adminv1.TopologyService_ServiceDesc, &topologyService{s: s}},
+		{&adminv1.ArchiveService_ServiceDesc, &archiveService{s: s}},
+		{&adminv1.QueryService_ServiceDesc, &queryService{s: s}},
 		{&adminv1.AuditService_ServiceDesc, &auditService{s: s}},
 	}
 	s.overlays[listRoomsCommand] = rooms.overlayList

@@ -73,9 +73,13 @@ func (ts *tokenService) MintOperatorToken(ctx context.Context, req *adminv1.Mint
 		expires = caller.ExpiresAt
 	}
 
-	kid, priv, err := keyring.Signer(ts.cluster.Keys(), statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, now)
+	kid, priv, err := keyring.SignerWith(ts.cluster.Keys(), statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, now, ts.s.kek())
 	if err != nil {
 		ts.logger.ErrorContext(ctx, "token.mint-operator: no operator signing key", "error", err)
+		if errors.Is(err, keyring.ErrSealed) {
+			// The message names the kid and the KEK id it needs, nothing secret.
+			return nil, status.Errorf(codes.FailedPrecondition, "%s: %v", mintCommand, err)
+		}
 		if errors.Is(err, keyring.ErrNoSigningKey) {
 			return nil, status.Error(codes.FailedPrecondition, mintCommand+": the cluster has no active operator signing key; activate or rotate one, then retry")
 		}

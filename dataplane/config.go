@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -71,11 +72,16 @@ type Config struct {
 	// allowed besides the server's own host. Requests without an Origin
 	// header (non-browser clients) are not affected.
 	AllowedOrigins []string
-	// Admission decides whether a hello may join a room; nil admits
-	// everyone (open rooms). Its error text is sent to the client in an
-	// error envelope, then the session is closed with 1008, so it must not
-	// contain secrets.
-	Admission func(room string, h *protocol.Hello) error
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (--trusted-proxies; see proxy.go).
+	// From any other peer those headers are ignored.
+	TrustedProxies []netip.Prefix
+	// Admission decides whether a hello may join a room and what its
+	// token grants; nil admits everyone with no grant (open rooms). A nil
+	// Grant with a nil error admits without a token. Its error text is
+	// sent to the client in an error envelope, then the session is closed
+	// with 1008, so it must not contain secrets.
+	Admission func(room string, h *protocol.Hello) (*Grant, error)
 	// RoomStore holds room histories; nil keeps them in memory.
 	RoomStore RoomStore
 	// WritePolicy decides whether a node's author may write each of its
@@ -142,6 +148,11 @@ func (c Config) withDefaults() (Config, error) {
 		origins = append(origins, norm)
 	}
 	c.AllowedOrigins = origins
+	proxies, err := checkTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return c, err
+	}
+	c.TrustedProxies = proxies
 	return c, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
 	"github.com/nodalmerge/nodalmerge-go/history"
 	"github.com/nodalmerge/nodalmerge-go/protocol"
@@ -159,7 +161,21 @@ func (rf *relayFrames) forSub(sub *subscription) []byte {
 	if b, ok := rf.filtered[sub.key]; ok {
 		return b
 	}
-	b := rf.encode(func(a history.Accepted) bool { return a.Tx == nil || sub.matches(opPaths(a.Tx)) })
+	b := rf.encode(func(a history.Accepted) bool {
+		tx := a.Tx
+		if tx == nil {
+			if sub.read == nil {
+				return true
+			}
+			// Read grants fail closed: decode rather than deliver a
+			// node whose paths are unknown.
+			tx = new(syncv1.Transaction)
+			if proto.Unmarshal(a.Node.GetTransactionBytes(), tx) != nil {
+				return false
+			}
+		}
+		return sub.matches(opPaths(tx))
+	})
 	if rf.filtered == nil {
 		rf.filtered = make(map[string][]byte)
 	}

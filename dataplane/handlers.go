@@ -97,7 +97,7 @@ func (s *session) onSubscribe(frame []byte) {
 		s.sendError(err.Error())
 		return
 	}
-	sub, err := newSubscription(req.Patterns)
+	sub, err := newSubscription(req.Patterns, s.grant.read, s.grant.readKey)
 	if err != nil { // ParseSubscribe compiled the patterns already
 		s.sendError("invalid subscribe: " + err.Error())
 		return

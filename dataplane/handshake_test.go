@@ -106,11 +106,11 @@ func TestFrameOverLimitCloses1009(t *testing.T) {
 }
 
 func TestAdmissionHookRefuses(t *testing.T) {
-	h := newHarness(t, dataplane.Config{Admission: func(room string, hello *protocol.Hello) error {
+	h := newHarness(t, dataplane.Config{Admission: func(room string, hello *protocol.Hello) (*dataplane.Grant, error) {
 		if room == "locked" {
-			return errors.New("auth: room is locked — include a capability token in hello")
+			return nil, errors.New("auth: room is locked — include a capability token in hello")
 		}
-		return nil
+		return nil, nil
 	}})
 	_, err := client.Dial(stepCtx(t), h.url("locked"), client.Options{Key: newKey(t)})
 	var he *client.HelloError

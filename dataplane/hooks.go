@@ -47,4 +47,7 @@ type SessionInfo struct {
 	PeerID   string
 	PeerType string
 	Remote   string // client address as seen by the server
+	// Grant is what the session's token allows (the zero Grant without
+	// a token). Its slices are shared and must not be modified.
+	Grant Grant
 }

@@ -143,10 +143,10 @@ func (r *room) commitBatch(batch []*commitJob) {
 	}()
 	start := time.Now()
 	ov := &overlay{store: r.store, added: make(map[history.ID]struct{})}
-	check := r.writeCheck()
+	policy := r.writeCheck()
 	var all []history.Accepted
 	for _, j := range batch {
-		j.res = r.srv.validator.ResolveWith(ov, j.checked, check)
+		j.res = r.srv.validator.ResolveWith(ov, j.checked, withGrant(policy, j.from))
 		for _, a := range j.res.Accepted {
 			ov.added[a.ID] = struct{}{}
 			ov.max = max(ov.max, a.Lamport)
@@ -196,6 +196,27 @@ func (r *room) writeCheck() history.WriteCheck {
 			if !p.AllowWrite(r.name, author, c.Tx.GetLamport(), op.GetPath()) {
 				return "policy denies write to " + op.GetPath()
 			}
+		}
+		return ""
+	}
+}
+
+// withGrant adds the sending session's write: grants to the room's write
+// check: a node is rejected alone when one of its op paths is outside
+// them ("token grants no write to <path>"), before the room policy.
+func withGrant(policy history.WriteCheck, from *session) history.WriteCheck {
+	if from == nil || from.grant == nil || from.grant.write == nil {
+		return policy
+	}
+	g := from.grant
+	return func(c *history.Checked) string {
+		for _, op := range c.Tx.GetOps() {
+			if !g.mayWrite(op.GetPath()) {
+				return "token grants no write to " + op.GetPath()
+			}
+		}
+		if policy != nil {
+			return policy(c)
 		}
 		return ""
 	}

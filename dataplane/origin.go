@@ -8,7 +8,8 @@ import (
 
 // originAllowed is the browser cross-origin policy. A request without an
 // Origin header is not from a browser page and is allowed; a browser page
-// may connect when it was served by this host or its origin is listed.
+// may connect when it was served by this scheme and host or its origin is
+// listed.
 // Checking here, not only in gorilla's CheckOrigin, lets us answer with a
 // body that says what to configure.
 func (s *Server) originAllowed(r *http.Request) bool {
@@ -20,7 +21,9 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	if host := norm[strings.Index(norm, "://")+3:]; strings.EqualFold(host, r.Host) {
+	// Same origin means same scheme too: requestScheme is https on a TLS
+	// connection or when a trusted proxy says the client used https.
+	if strings.EqualFold(norm, requestScheme(r)+"://"+r.Host) {
 		return true
 	}
 	return slices.Contains(s.cfg.AllowedOrigins, norm)

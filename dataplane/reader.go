@@ -45,6 +45,7 @@ func (s *session) run() {
 	// unread input is reset, and the reset can destroy the close frame.
 	s.drain()
 	close(s.readerDone)
+	s.disarmExpiry()
 	s.settle() // packs in flight still reference the session and its room
 	if s.room != nil {
 		s.room.leave(s)
@@ -101,14 +102,27 @@ func (s *session) handshake() bool {
 		return false
 	}
 	log := s.log.With("pubkey", h.Pubkey)
+	var grant *Grant
 	if admit := s.srv.cfg.Admission; admit != nil {
-		if err := admit(s.roomName, h); err != nil {
+		if grant, err = admit(s.roomName, h); err != nil {
 			log.Info("hello refused", "reason", err.Error())
 			s.reject(err.Error())
 			return false
 		}
 	}
-	sub, err := newSubscription(h.Subscribe)
+	sg, err := compileGrant(grant)
+	if err != nil { // admission hands over verified, validated caps
+		log.Error("token grant", "err", err)
+		s.reject("internal error: token grant")
+		return false
+	}
+	if !sg.Expiry.IsZero() && !s.srv.cfg.Now().Before(sg.Expiry) {
+		// Admission checked expiry; this closes the gap to now.
+		s.reject("auth: token has expired")
+		return false
+	}
+	s.grant = sg
+	sub, err := newSubscription(h.Subscribe, sg.read, sg.readKey)
 	if err != nil { // ParseHello compiled the patterns already
 		s.reject("invalid hello: subscribe: " + err.Error())
 		return false
@@ -122,7 +136,7 @@ func (s *session) handshake() bool {
 	s.hello, s.pubkey = h, h.Pubkey
 	// Visible to CloseSessions before join queues the welcome: a client that
 	// has its welcome is always reachable by an eviction or revocation.
-	s.info.Store(&SessionInfo{ID: s.id, Room: s.roomName, Pubkey: h.Pubkey, PeerID: h.PeerID, PeerType: h.PeerType, Remote: s.remote})
+	s.info.Store(&SessionInfo{ID: s.id, Room: s.roomName, Pubkey: h.Pubkey, PeerID: h.PeerID, PeerType: h.PeerType, Remote: s.remote, Grant: sg.Grant})
 	if err := r.join(s, sub); err != nil {
 		s.srv.rooms.release(r)
 		log.Error("join failed", "err", err)
@@ -131,7 +145,8 @@ func (s *session) handshake() bool {
 	}
 	s.room = r
 	s.extendDeadline()
-	log.Debug("session joined")
+	s.armExpiry()
+	log.Debug("session joined", "token_id", sg.TokenID, "kid", sg.KeyID)
 	return true
 }
 

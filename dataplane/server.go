@@ -99,6 +99,7 @@ func NewServer(cfg Config) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	r = s.viaProxy(r) // client address and scheme, believed from trusted proxies only
 	name := r.PathValue("room")
 	if !validRoomName(name) {
 		http.Error(w, roomNameHelp, http.StatusBadRequest)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -34,6 +35,11 @@ type session struct {
 	pubkey string
 	room   *room
 	limit  *bucket
+	// grant is what the session's token allows (never nil once joined).
+	grant *sessionGrant
+	// expiry closes the session with 4002 at its token's expiry; nil
+	// without one. Stopped when the session ends.
+	expiry *time.Timer
 	// info is published once joined, for CloseSessions (other goroutines).
 	info atomic.Pointer[SessionInfo]
 
@@ -123,8 +129,16 @@ func (s *session) closeAfterQueued(code int, text string) {
 // abort closes the session as soon as the writer gets to it, skipping
 // anything still queued. The first reason wins; code 0 means the
 // connection is unusable and is dropped without a close frame.
-func (s *session) abort(code int, text string) {
+func (s *session) abort(code int, text string) { s.abortFirst(code, text, nil) }
+
+// abortFirst is abort that runs first (before the close is visible to the
+// writer) only when this call's reason is the one that wins, so that a
+// counter of closes counts each close exactly once.
+func (s *session) abortFirst(code int, text string, first func()) {
 	s.closeOnce.Do(func() {
+		if first != nil {
+			first()
+		}
 		s.closeCode, s.closeText = code, closeReason(text)
 		close(s.closing)
 	})

@@ -16,7 +16,11 @@ import (
 // a catch-up queued earlier keeps the patterns it was queued with.
 type subscription struct {
 	patterns []pathglob.Pattern
-	all      bool
+	// read holds the session token's read: grants (nil: no path limit). A
+	// node is delivered only when every op path is inside them: a node
+	// touching one unreadable path would leak that path's value.
+	read []pathglob.Pattern
+	all  bool
 	// key identifies the pattern list, so that a relay is filtered and
 	// encoded once per distinct subscription, not once per session.
 	key string
@@ -26,19 +30,29 @@ type subscription struct {
 var everything = &subscription{patterns: []pathglob.Pattern{pathglob.MustCompile("**")}, all: true, key: "**"}
 
 // newSubscription compiles patterns; nil (hello without subscribe) means
-// everything. An empty list subscribes to nothing.
-func newSubscription(patterns []string) (*subscription, error) {
+// everything. An empty list subscribes to nothing. read is the session's
+// compiled read: grants (nil: no limit); readKey identifies them.
+func newSubscription(patterns []string, read []pathglob.Pattern, readKey string) (*subscription, error) {
 	if patterns == nil {
-		return everything, nil
+		patterns = []string{"**"}
 	}
 	ps, err := pathglob.CompileAll(patterns)
 	if err != nil {
 		return nil, err
 	}
-	s := &subscription{patterns: ps, key: strings.Join(patterns, "\x00")}
+	s := &subscription{patterns: ps, read: read, key: strings.Join(patterns, "\x00")}
+	if read != nil {
+		// The read grants are part of what a relay is filtered and
+		// encoded for; \x01 cannot occur in a pattern.
+		s.key += "\x01" + readKey
+	}
 	for _, p := range ps {
 		if p.MatchesEverything() {
-			return everything, nil
+			if read == nil {
+				return everything, nil
+			}
+			s.patterns, s.key = everything.patterns, "**\x01"+readKey
+			break
 		}
 	}
 	return s, nil
@@ -48,6 +62,13 @@ func newSubscription(patterns []string) (*subscription, error) {
 func (s *subscription) matches(paths []string) bool {
 	if s.all || len(paths) == 0 {
 		return true
+	}
+	if s.read != nil {
+		for _, p := range paths {
+			if !pathglob.MatchAny(s.read, p) {
+				return false
+			}
+		}
 	}
 	for _, p := range paths {
 		if pathglob.MatchAny(s.patterns, p) {

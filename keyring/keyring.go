@@ -89,8 +89,17 @@ func newer(a, b *statev1.Key) bool {
 // and the key it supersedes stops, at the same instant). The
 // returned private key is a fresh copy derived from the seed; a seed that
 // does not reproduce the stored public key is an error rather than a
-// silent signature nobody can verify.
+// silent signature nobody can verify. A sealed signing key is ErrSealed:
+// use SignerWith and the node's KEK.
 func Signer(keys []*statev1.Key, purpose statev1.KeyPurpose, now time.Time) (string, ed25519.PrivateKey, error) {
+	return SignerWith(keys, purpose, now, nil)
+}
+
+// SignerWith is Signer for a node that may hold a key-encryption key: a
+// sealed signing key is opened with kek (nil: this node has none). Which
+// key signs never depends on kek, so a node without the right KEK fails
+// with ErrSealed naming the KEK needed instead of signing with another key.
+func SignerWith(keys []*statev1.Key, purpose statev1.KeyPurpose, now time.Time, kek *KEK) (string, ed25519.PrivateKey, error) {
 	var best *statev1.Key
 	for _, k := range keys {
 		if k.GetPurpose() != purpose || State(k, now) != statev1.KeyState_KEY_STATE_ACTIVE {
@@ -103,11 +112,14 @@ func Signer(keys []*statev1.Key, purpose statev1.KeyPurpose, now time.Time) (str
 	if best == nil {
 		return "", nil, fmt.Errorf("keyring: %s: %w", PurposeName(purpose), ErrNoSigningKey)
 	}
-	if len(best.GetPrivateSeed()) != ed25519.SeedSize {
-		return "", nil, fmt.Errorf("keyring: signing key %s has no valid private seed", best.GetKid())
+	seed, err := Seed(best, kek)
+	if err != nil {
+		return "", nil, err
 	}
-	priv := ed25519.NewKeyFromSeed(best.GetPrivateSeed())
+	defer clear(seed)
+	priv := ed25519.NewKeyFromSeed(seed)
 	if !bytes.Equal(priv.Public().(ed25519.PublicKey), best.GetPublicKey()) {
+		clear(priv)
 		return "", nil, fmt.Errorf("keyring: signing key %s: private seed does not match public key", best.GetKid())
 	}
 	return best.GetKid(), priv, nil

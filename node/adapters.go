@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,12 +28,20 @@ func (w wsCommands) Handle(ctx context.Context, c dataplane.CommandCall) []byte 
 		Command: c.Type,
 		Payload: c.Frame,
 		Pubkey:  c.Pubkey,
-		// Sessions carry no room-token capabilities yet (locked rooms and
-		// token caps in sessions come with the security issue), so every
-		// command is denied with the SPEC deny string, never silence.
-		Caps:      nil,
-		RequestID: fmt.Sprintf("ws-%d", c.Session.ID),
+		// The capability classes of the session's room token (none
+		// without a token), checked by the same rule as gRPC.
+		Caps:        c.Session.Grant.Caps,
+		TokenExpiry: unixSeconds(c.Session.Grant.Expiry),
+		RequestID:   fmt.Sprintf("ws-%d", c.Session.ID),
 	})
+}
+
+// unixSeconds is t in Unix seconds, 0 for the zero time (no expiry).
+func unixSeconds(t time.Time) uint64 {
+	if t.IsZero() || t.Unix() < 0 {
+		return 0
+	}
+	return uint64(t.Unix())
 }
 
 // dataPlaneView is the control plane's read of this node's live rooms.

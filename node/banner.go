@@ -17,7 +17,7 @@ func (n *Node) writeBanner(w io.Writer) {
 		mode = "durable, store " + n.state.dir
 	}
 	fmt.Fprintf(w, "NodalMerge node %s, cluster %s: %s\n", n.nodeID, n.store.ClusterID(), mode)
-	fmt.Fprintf(w, "  WebSocket rooms  ws://%s/ws/{room}\n", dialable(n.PublicAddr()))
+	fmt.Fprintf(w, "  WebSocket rooms  %s://%s/ws/{room}\n", n.wsScheme(), dialable(n.PublicAddr()))
 	fmt.Fprintf(w, "  admin gRPC       %s (mutual TLS)\n", n.AdminAddr())
 	fmt.Fprintf(w, "  raft             %s (mutual TLS)\n", n.RaftAddr())
 	if m := n.MetricsAddr(); m != "" {

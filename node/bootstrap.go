@@ -50,8 +50,10 @@ func tokenCapabilities(reg *controlplane.Registry) []string {
 
 // initCluster gives a freshly bootstrapped cluster its id and first keys. It
 // reports whether it did so; on a cluster that already has an id it does
-// nothing, which makes a restart of the bootstrapping node harmless.
-func initCluster(ctx context.Context, store *raftstore.Store, now time.Time) (bool, error) {
+// nothing, which makes a restart of the bootstrapping node harmless. With a
+// KEK (--kek-file) the first keys are sealed before they are proposed, so
+// no seed ever rests in the clear, not even in the log's first entries.
+func initCluster(ctx context.Context, store *raftstore.Store, now time.Time, kek *keyring.KEK) (bool, error) {
 	if store.ClusterID() != "" {
 		return false, nil
 	}
@@ -66,6 +68,11 @@ func initCluster(ctx context.Context, store *raftstore.Store, now time.Time) (bo
 		if err != nil {
 			return false, fmt.Errorf("make %s key: %w", keyring.PurposeName(p), err)
 		}
+		if kek != nil {
+			if err := kek.Seal(k); err != nil {
+				return false, fmt.Errorf("seal %s key: %w", keyring.PurposeName(p), err)
+			}
+		}
 		keys = append(keys, k)
 	}
 	cmd := &statev1.Command{Kind: &statev1.Command_InitCluster{InitCluster: &statev1.InitCluster{ClusterId: clusterID, Keys: keys}}}
@@ -76,9 +83,9 @@ func initCluster(ctx context.Context, store *raftstore.Store, now time.Time) (bo
 }
 
 // mintOperatorToken signs an operator token with the cluster's active
-// operator key.
-func mintOperatorToken(store *raftstore.Store, subject string, caps []string, ttl time.Duration, now time.Time) (string, token.OperatorClaims, error) {
-	kid, priv, err := keyring.Signer(store.Keys(), statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, now)
+// operator key, opened with kek (--kek-file; nil: none) when it is sealed.
+func mintOperatorToken(store *raftstore.Store, kek *keyring.KEK, subject string, caps []string, ttl time.Duration, now time.Time) (string, token.OperatorClaims, error) {
+	kid, priv, err := keyring.SignerWith(store.Keys(), statev1.KeyPurpose_KEY_PURPOSE_OPERATOR, now, kek)
 	if err != nil {
 		return "", token.OperatorClaims{}, fmt.Errorf("operator signing key: %w", err)
 	}

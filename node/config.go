@@ -29,6 +29,10 @@ const (
 	DefaultPeerRateMiB       = dataplane.DefaultPeerRateBytes >> 20
 	DefaultIdleTimeout       = dataplane.DefaultIdleTimeout
 	DefaultMaxConnections    = 10000
+	// DefaultKeyRotationGrace outlives the longest token a key can sign
+	// (room and operator tokens live at most 24 h), so automatic rotation
+	// never breaks a valid token.
+	DefaultKeyRotationGrace = 24 * time.Hour
 )
 
 // Config is everything `nodalmerge serve` can set. The zero value of a field
@@ -63,6 +67,17 @@ type Config struct {
 	// TLSCA, TLSCert and TLSKey replace the generated internal material; all
 	// three or none.
 	TLSCA, TLSCert, TLSKey string
+	// WSTLSCert and WSTLSKey make the public listener serve wss:// (TLS 1.2
+	// or later) with this certificate and key; both or neither.
+	WSTLSCert, WSTLSKey string
+	// TLSReloadInterval is how often the internal and public certificate
+	// files are checked for renewal (--tls-reload-interval); 0 turns
+	// reloading off. The flag layer supplies DefaultTLSReloadInterval.
+	TLSReloadInterval time.Duration
+	// TrustedProxies lists the CIDRs (or single addresses) of reverse
+	// proxies whose X-Forwarded-For/-Proto the public listener believes
+	// (--trusted-proxies); from anyone else they are ignored.
+	TrustedProxies []string
 
 	HandshakeTimeout  time.Duration
 	MaxFrameBytes     int64
@@ -82,6 +97,20 @@ type Config struct {
 	// (the audited break-glass path for whoever controls the host).
 	RecoverOperatorToken bool
 	BootstrapTokenTTL    time.Duration
+
+	// KEKFile holds the key-encryption key (--kek-file, 64 hex digits,
+	// mode 0600 or stricter); empty: key seeds this node generates are
+	// stored in the clear, and sealed keys cannot sign here.
+	KEKFile string
+	// KeyRotationInterval rotates a purpose's keyring key automatically
+	// (on the leader) once its newest signing key is that old; 0: off.
+	KeyRotationInterval time.Duration
+	// KeyRotationPrepublish is how long an automatically rotated key is
+	// published before it signs (0: it signs at once).
+	KeyRotationPrepublish time.Duration
+	// KeyRotationGrace is how long a key superseded by automatic rotation
+	// keeps verifying; 0 means DefaultKeyRotationGrace.
+	KeyRotationGrace time.Duration
 
 	Logger *slog.Logger
 	// Banner receives the human-readable start banner; nil: none.
@@ -113,6 +142,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.BootstrapTokenTTL == 0 {
 		c.BootstrapTokenTTL = DefaultBootstrapTokenTTL
+	}
+	if c.KeyRotationGrace == 0 {
+		c.KeyRotationGrace = DefaultKeyRotationGrace
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -162,6 +194,7 @@ func (c *Config) validate() error {
 	if tlsSet != 0 && tlsSet != 3 {
 		errs = append(errs, errors.New("--tls-ca, --tls-cert and --tls-key go together: set all three or none"))
 	}
+	errs = append(errs, c.validateTransport()...)
 	if c.HandshakeTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--handshake-timeout %s: must be positive", c.HandshakeTimeout))
 	}
@@ -186,6 +219,7 @@ func (c *Config) validate() error {
 	if c.BootstrapTokenTTL < time.Minute {
 		errs = append(errs, fmt.Errorf("--bootstrap-token-ttl %s: must be at least 1m", c.BootstrapTokenTTL))
 	}
+	errs = append(errs, c.validateKeyRotation()...)
 	if c.NodeID != "" && !validNodeID(c.NodeID) {
 		errs = append(errs, fmt.Errorf("--node-id %q: use 1-64 characters of a-z, A-Z, 0-9, '-', '_', '.'", c.NodeID))
 	}

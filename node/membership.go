@@ -120,7 +120,7 @@ func (n *Node) settleAsLeader(ctx context.Context, timeout time.Duration) error 
 	if err := n.store.Barrier(wctx); err != nil {
 		return fmt.Errorf("catch up with the raft log: %w", err)
 	}
-	created, err := initCluster(wctx, n.store, n.cfg.Now())
+	created, err := initCluster(wctx, n.store, n.cfg.Now(), n.kek)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nodalmerge/nodalmerge-go/controlplane"
 	"github.com/nodalmerge/nodalmerge-go/dataplane"
+	"github.com/nodalmerge/nodalmerge-go/keyring"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 	"github.com/nodalmerge/nodalmerge-go/raftstore"
 	"github.com/nodalmerge/nodalmerge-go/roomstore"
@@ -35,6 +36,12 @@ type Node struct {
 	state  *stateFolder
 	nodeID string
 	tls    *pki.Material
+	// wsTLS is the public listener's certificate (nil: plain ws://);
+	// tlsWatches notice renewed files, stopReload ends their polling
+	// (tls_reload.go).
+	wsTLS      *pki.KeyPair
+	tlsWatches []*pki.FileWatch
+	stopReload context.CancelFunc
 
 	store   *raftstore.Store
 	policy  *policyIndex
@@ -43,10 +50,19 @@ type Node struct {
 	rooms   *roomstore.Store // nil without --store
 	// data is set once the data plane exists; the admin server, which is
 	// built first, reads it through dataPlaneView.
-	data    atomic.Pointer[dataplane.Server]
-	ticks   *tick.Runner
-	public  *http.Server
-	metrics *http.Server
+	data  atomic.Pointer[dataplane.Server]
+	ticks *tick.Runner
+	// kek is the key-encryption key of --kek-file (nil: none); rotator
+	// rotates keys on a schedule, stopRotate ends it (autorotate.go).
+	kek        *keyring.KEK
+	rotator    atomic.Pointer[autoRotator]
+	stopRotate func()
+	// sweeper closes sessions whose token, peer or key is revoked;
+	// stopSweep ends it.
+	sweeper   *sweeper
+	stopSweep context.CancelFunc
+	public    *http.Server
+	metrics   *http.Server
 
 	publicLis, adminLis, metricsLis net.Listener
 
@@ -86,7 +102,13 @@ func (n *Node) start(ctx context.Context) (err error) {
 	// read together.
 	n.cfg.Logger = cfg.Logger.With("node", n.nodeID)
 	cfg, log := n.cfg, n.cfg.Logger
+	if n.kek, err = loadKEKFile(cfg.KEKFile); err != nil {
+		return err
+	}
 	if err := n.loadTLS(); err != nil {
+		return err
+	}
+	if err := n.loadPublicTLS(); err != nil {
 		return err
 	}
 	serverKey, err := n.state.serverKey()
@@ -99,6 +121,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 	if n.publicLis, err = listen("--listen", cfg.Listen); err != nil {
 		return err
 	}
+	n.publicLis = n.publicListener(n.publicLis)
 	if n.adminLis, err = listen("--admin-listen", cfg.AdminListen); err != nil {
 		return err
 	}
@@ -129,7 +152,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Logger:         log, // raftstore names itself as the component
 		OnApply:        n.reactor.onApply,
 		OnRestore:      n.reactor.onRestore,
-		OnLeaderChange: n.reactor.onLeaderChange,
+		OnLeaderChange: n.onLeaderChange,
 	})
 	if err != nil {
 		return fmt.Errorf("open raft store: %w", err)
@@ -142,7 +165,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		NodeID:    n.nodeID,
 		TLS:       n.tls.ServerConfig(),
 		ClientTLS: n.tls.ClientConfig(""),
-		Cluster:   n.store,
+		Cluster:   n.adminCluster(),
 		DataPlane: (*dataPlaneView)(n),
 		Logger:    log.With("component", "controlplane"),
 		Metrics:   reg,
@@ -172,7 +195,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxConnections:    cfg.MaxConnections,
 		AllowedOrigins:    cfg.AllowedOrigins,
+		TrustedProxies:    cfg.trustedProxies(),
 		RoomStore:         rooms,
+		Admission:         (&admission{store: n.store, now: cfg.Now, failed: n.admin.CountAuthFailure}).admit,
 		WritePolicy:       n.policy,
 		Commands:          wsCommands{controlplane.NewDispatcher(n.admin)},
 		Metrics:           reg,
@@ -189,8 +214,17 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Logger:    log.With("component", "tick"),
 		Now:       cfg.Now,
 	})
-	n.reactor.start(n.store, data.EvictPeer, n.ticks)
+	n.sweeper = newSweeper(n.store, data, cfg.Now, log.With("component", "revocation"))
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	n.stopSweep = stopSweep
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.sweeper.run(sweepCtx)
+	}()
+	n.reactor.start(n.store, data.EvictPeer, n.ticks, n.sweeper.trigger)
 
+	n.startAutoRotate()
 	n.serve("admin", func() error { return n.admin.Serve(n.adminLis) })
 	n.public = &http.Server{Handler: data, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slogErrorLog(log, "public")}
 	n.serve("public", func() error { return n.public.Serve(n.publicLis) })
@@ -201,8 +235,9 @@ func (n *Node) start(ctx context.Context) (err error) {
 		n.serve("metrics", func() error { return n.metrics.Serve(n.metricsLis) })
 	}
 
+	n.startTLSReload()
 	log.Info("node started", "cluster_id", n.store.ClusterID(),
-		"public", n.publicLis.Addr().String(), "admin", n.adminLis.Addr().String(), "raft", n.store.RaftAddr(),
+		"public", n.wsScheme()+"://"+n.publicLis.Addr().String(), "admin", n.adminLis.Addr().String(), "raft", n.store.RaftAddr(),
 		"durable", n.state.durable, "state_dir", n.state.dir)
 	if cfg.Banner != nil {
 		n.writeBanner(cfg.Banner)
@@ -221,6 +256,7 @@ func (n *Node) loadTLS() error {
 		}
 		ca, cert, key = filepath.Join(dir, pki.CAFile), filepath.Join(dir, pki.NodeFile), filepath.Join(dir, pki.NodeKeyFile)
 	}
+	n.watchInternalTLS(ca, cert, key) // baseline before loading: see tls_reload.go
 	m, err := pki.Load(ca, cert, key)
 	if err != nil {
 		return fmt.Errorf("internal TLS material: %w", err)
@@ -243,7 +279,7 @@ func (n *Node) issueBootstrapToken(reg *controlplane.Registry) error {
 	if !n.tokenWritten {
 		subject = "recovered-operator@" + n.nodeID
 	}
-	raw, claims, err := mintOperatorToken(n.store, subject, tokenCapabilities(reg), n.cfg.BootstrapTokenTTL, n.cfg.Now())
+	raw, claims, err := mintOperatorToken(n.store, n.kek, subject, tokenCapabilities(reg), n.cfg.BootstrapTokenTTL, n.cfg.Now())
 	if err != nil {
 		return err
 	}
@@ -287,6 +323,7 @@ func (n *Node) Stop(ctx context.Context) error {
 
 func (n *Node) stop(ctx context.Context) error {
 	var errs []error
+	n.stopTLSReload()
 	if n.public != nil {
 		// Closes the listener and idle connections; upgraded WebSockets are
 		// hijacked and closed by the data plane below.
@@ -298,6 +335,10 @@ func (n *Node) stop(ctx context.Context) error {
 	}
 	if n.reactor != nil {
 		n.reactor.stop()
+	}
+	n.stopAutoRotate()
+	if n.stopSweep != nil {
+		n.stopSweep()
 	}
 	if n.ticks != nil {
 		n.ticks.Stop()

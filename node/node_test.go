@@ -87,7 +87,7 @@ func TestCapabilityDeny(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	weak, _, err := mintOperatorToken(n.Store(), "weak", []string{"room.admin"}, time.Hour, time.Now())
+	weak, _, err := mintOperatorToken(n.Store(), nil, "weak", []string{"room.admin"}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestCapabilityDeny(t *testing.T) {
 		}
 	}
 
-	reader, _, err := mintOperatorToken(n.Store(), "reader", []string{"cluster.read"}, time.Hour, time.Now())
+	reader, _, err := mintOperatorToken(n.Store(), nil, "reader", []string{"cluster.read"}, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

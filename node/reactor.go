@@ -32,6 +32,9 @@ type reactor struct {
 	store   *raftstore.Store
 	evict   func(room, pubkey string) int
 	ticks   *tick.Runner
+	// sweep asks for a revocation sweep (sweeper.trigger); it never
+	// blocks.
+	sweep func()
 }
 
 func newReactor(log *slog.Logger, policy *policyIndex) *reactor {
@@ -50,10 +53,10 @@ func newReactor(log *slog.Logger, policy *policyIndex) *reactor {
 }
 
 // start connects the reactor to the running node and resyncs from state.
-func (r *reactor) start(store *raftstore.Store, evict func(room, pubkey string) int, ticks *tick.Runner) {
+func (r *reactor) start(store *raftstore.Store, evict func(room, pubkey string) int, ticks *tick.Runner, sweep func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.store, r.evict, r.ticks, r.started = store, evict, ticks, true
+	r.store, r.evict, r.ticks, r.sweep, r.started = store, evict, ticks, sweep, true
 	r.resyncLocked()
 }
 
@@ -62,12 +65,13 @@ func (r *reactor) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.started = false
-	r.evict, r.ticks = nil, nil
+	r.evict, r.ticks, r.sweep = nil, nil, nil
 }
 
 func (r *reactor) resyncLocked() {
 	r.policy.reset(r.store.Rooms())
 	r.ticks.Sync(r.store.Ticks(), r.store.IsLeader())
+	r.sweep() // a restored snapshot may carry revocations
 }
 
 // onApply is raftstore.Config.OnApply.
@@ -94,6 +98,11 @@ func (r *reactor) onApply(index uint64, cmd *statev1.Command) {
 		r.log.Info("peer evicted", "room", room, "peer", peer, "sessions", n, "raft_index", index)
 	case *statev1.Command_PutTick, *statev1.Command_DeleteTick:
 		r.ticks.Sync(r.store.Ticks(), r.store.IsLeader())
+	case *statev1.Command_Revoke, *statev1.Command_RetireKey, *statev1.Command_RetireRoomKey,
+		*statev1.Command_RotateRoomKey, *statev1.Command_SetRoomLock, *statev1.Command_PutRoomKey:
+		// Sessions whose token, peer or key this revokes, or that a lock
+		// no longer admits, close on this node now (4003 / 1008).
+		r.sweep()
 	}
 }
 

@@ -107,8 +107,10 @@ func validateMember(m *statev1.Member) error {
 
 // validateKey enforces what every reader of the keyring relies on: a kid,
 // a purpose and state, a 32-byte Ed25519 public key and, when the private
-// half is present, a seed that really derives that public key (a mismatch
-// would make tokens signed by this node fail verification everywhere).
+// half is present in the clear, a seed that really derives that public key
+// (a mismatch would make tokens signed by this node fail verification
+// everywhere). A sealed seed is checked for shape only: the state machine
+// holds no KEK (replicas must decide alike whatever KEK their node has).
 func validateKey(k *statev1.Key) error {
 	if k == nil {
 		return fmt.Errorf("%w: missing key", ErrInvalidCommand)
@@ -125,6 +127,9 @@ func validateKey(k *statev1.Key) error {
 	if len(k.GetPublicKey()) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: key %q: public key is %d bytes, want %d",
 			ErrInvalidCommand, k.GetKid(), len(k.GetPublicKey()), ed25519.PublicKeySize)
+	}
+	if err := validateSealedSeed(k); err != nil {
+		return err
 	}
 	if seed := k.GetPrivateSeed(); len(seed) != 0 {
 		if len(seed) != ed25519.SeedSize {

@@ -152,7 +152,8 @@ func validatePeer(pub []byte) error {
 }
 
 // validateRotateKey: the new key must be a complete keyring key that can
-// sign (it carries its private seed, or no node could mint with it) and
+// sign (it carries its private seed, plain or sealed, or no node could
+// mint with it) and
 // must start its life PREPUBLISHED or ACTIVE; the FSM, not the proposer,
 // decides when it is superseded or retired.
 func validateRotateKey(rk *statev1.RotateKey) error {
@@ -160,7 +161,7 @@ func validateRotateKey(rk *statev1.RotateKey) error {
 	if err := validateKey(k); err != nil {
 		return fmt.Errorf("new key: %w", err)
 	}
-	if len(k.GetPrivateSeed()) == 0 {
+	if len(k.GetPrivateSeed()) == 0 && len(k.GetSealedSeed()) == 0 {
 		return fmt.Errorf("new key %s has no private seed", clipq(k.GetKid()))
 	}
 	if err := keyring.CheckTransition(statev1.KeyState_KEY_STATE_UNSPECIFIED, k.GetState()); err != nil {

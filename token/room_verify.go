@@ -28,42 +28,50 @@ import (
 // and is the caller's check, made after VerifyRoom succeeds with
 // RoomTokenID / t.ID() and answered with ReasonRevoked.
 func VerifyRoom(t *RoomToken, room string, connecting ed25519.PublicKey, keys []ed25519.PublicKey, now time.Time) error {
+	_, err := VerifyRoomKey(t, room, connecting, keys, now)
+	return err
+}
+
+// VerifyRoomKey is VerifyRoom that also says which of keys verified the
+// signature (its index), so that a session can be closed when that key is
+// retired. On error the index is -1.
+func VerifyRoomKey(t *RoomToken, room string, connecting ed25519.PublicKey, keys []ed25519.PublicKey, now time.Time) (int, error) {
 	if t == nil {
-		return fail(ReasonRoomLocked, nil)
+		return -1, fail(ReasonRoomLocked, nil)
 	}
 	peer, ok := decodeHex(t.PeerPubkey, ed25519.PublicKeySize)
 	if !ok {
-		return malformedField(FieldPeerPubkey, "not 64 hex digits")
+		return -1, malformedField(FieldPeerPubkey, "not 64 hex digits")
 	}
 	sig, ok := decodeHex(t.Sig, ed25519.SignatureSize)
 	if !ok {
-		return malformedField(FieldSig, "not 128 hex digits")
+		return -1, malformedField(FieldSig, "not 128 hex digits")
 	}
 	if err := ValidateRoomCaps(t.Caps); err != nil {
-		return fail(MalformedField(FieldCaps), err)
+		return -1, fail(MalformedField(FieldCaps), err)
 	}
 	if err := validKid(t.Kid); err != nil {
-		return err
+		return -1, err
 	}
 	if !bytes.Equal(peer, connecting) {
-		return fail(ReasonPeerMismatch, nil)
+		return -1, fail(ReasonPeerMismatch, nil)
 	}
 	if Expired(t.Expiry, now) {
-		return fail(ReasonExpired, nil)
+		return -1, fail(ReasonExpired, nil)
 	}
 	if len(keys) == 0 {
 		if t.Kid != "" {
-			return fail(ReasonUnknownKey, errors.New("no key of the token's kid verifies in this room"))
+			return -1, fail(ReasonUnknownKey, errors.New("no key of the token's kid verifies in this room"))
 		}
-		return fail(ReasonBadSignature, errors.New("the room has no key that verifies now"))
+		return -1, fail(ReasonBadSignature, errors.New("the room has no key that verifies now"))
 	}
 	msg := RoomSigningMessage(room, peer, t.Expiry, t.Caps)
-	for _, k := range keys {
+	for i, k := range keys {
 		if len(k) == ed25519.PublicKeySize && ed25519.Verify(k, msg, sig) {
-			return nil
+			return i, nil
 		}
 	}
-	return fail(ReasonBadSignature, errors.New("no candidate key verifies the signature"))
+	return -1, fail(ReasonBadSignature, errors.New("no candidate key verifies the signature"))
 }
 
 // Expired reports whether a room token with this expiry (Unix seconds) is

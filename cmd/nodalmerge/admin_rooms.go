@@ -204,8 +204,8 @@ func newAdminRoomsRotateKey(a *adminOpts) *cobra.Command {
 			}
 			req := &adminv1.RotateRoomKeyRequest{Room: room, Pubkey: strings.ToLower(pubkey), Kid: kid}
 			if cmd.Flags().Changed("grace") {
-				if grace <= 0 {
-					return fmt.Errorf("--grace %s: must be positive", grace)
+				if grace < 0 {
+					return fmt.Errorf("--grace %s: must not be negative (0s retires the replaced keys now)", grace)
 				}
 				req.Grace = durationpb.New(grace)
 			}
@@ -221,7 +221,7 @@ func newAdminRoomsRotateKey(a *adminOpts) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&pubkey, "pubkey", "", "hex of the new key's 32-byte Ed25519 public key")
 	cmd.Flags().StringVar(&kid, "kid", "", "key id (default: derived from the key)")
-	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the replaced keys keep verifying (default: the server's, 24h)")
+	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the replaced keys keep verifying; 0s retires them now, closing their sessions with 4003 (default: the server's, 24h)")
 	cmd.MarkFlagRequired("pubkey")
 	return cmd
 }

@@ -13,7 +13,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newCertCommand(), newTokenCommand())
+	root.AddCommand(newServeCommand(), newCertCommand(), newTokenCommand(), newKEKCommand())
 	root.AddCommand(newAdminCommand())
 	return root
 }

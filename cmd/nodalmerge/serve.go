@@ -44,6 +44,10 @@ func newServeCommand() *cobra.Command {
 			if idleSeconds < 1 {
 				return fmt.Errorf("--idle-timeout %d: must be at least 1 second", idleSeconds)
 			}
+			if cfg.KeyRotationGrace == 0 {
+				// node.Config reads 0 as the default; from the flag it is a mistake.
+				return fmt.Errorf("--key-rotation-grace 0s: must be positive: a replaced key must keep verifying the tokens it signed")
+			}
 			cfg.IdleTimeout = time.Duration(idleSeconds) * time.Second
 			cfg.Logger = logger
 			cfg.Banner = cmd.OutOrStdout()
@@ -66,6 +70,10 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&cfg.TLSCA, "tls-ca", "", "cluster CA bundle (PEM) for both internal listeners; replaces the generated material")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "this node's certificate (PEM, made by 'nodalmerge cert create-node')")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "this node's private key (PEM)")
+	f.StringVar(&cfg.WSTLSCert, "ws-tls-cert", "", "certificate (PEM, chain after the leaf) for wss:// on --listen; with --ws-tls-key")
+	f.StringVar(&cfg.WSTLSKey, "ws-tls-key", "", "private key (PEM) of --ws-tls-cert")
+	f.DurationVar(&cfg.TLSReloadInterval, "tls-reload-interval", node.DefaultTLSReloadInterval, "how often certificate files (--tls-*, --ws-tls-*) are checked for renewal and reloaded without restart (0 = off)")
+	f.StringSliceVar(&cfg.TrustedProxies, "trusted-proxies", nil, "CIDRs of reverse proxies whose X-Forwarded-For/-Proto are believed (default: none)")
 	f.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", node.DefaultHandshakeTimeout, "time a WebSocket client has to send hello")
 	f.Int64Var(&cfg.MaxFrameBytes, "max-frame-bytes", node.DefaultMaxFrameBytes, "largest WebSocket frame accepted (larger: close 1009)")
 	f.IntVar(&cfg.BroadcastCapacity, "broadcast-capacity", node.DefaultBroadcastCapacity, "per-session send buffer; a peer that falls further behind is closed with 4001")
@@ -74,6 +82,10 @@ func newServeCommand() *cobra.Command {
 	f.IntVar(&idleSeconds, "idle-timeout", int(node.DefaultIdleTimeout/time.Second), "seconds before a room with no peers is unloaded from memory")
 	f.IntVar(&cfg.MaxConnections, "max-connections", node.DefaultMaxConnections, "concurrent WebSocket connections (0 = no cap); over it upgrades get 503 with Retry-After")
 	f.StringSliceVar(&cfg.AllowedOrigins, "allowed-origins", nil, "browser origins allowed to connect cross-origin (default: none)")
+	f.StringVar(&cfg.KEKFile, "kek-file", "", "key-encryption key (64 hex digits, mode 0600; 'nodalmerge kek create') sealing keyring seeds at rest (default: none)")
+	f.DurationVar(&cfg.KeyRotationInterval, "key-rotation-interval", 0, "rotate each keyring purpose automatically once its newest key is this old; the leader does it (0 = off)")
+	f.DurationVar(&cfg.KeyRotationPrepublish, "key-rotation-prepublish", 0, "how long an automatically rotated key is published before it signs")
+	f.DurationVar(&cfg.KeyRotationGrace, "key-rotation-grace", node.DefaultKeyRotationGrace, "how long a key replaced by automatic rotation keeps verifying")
 	f.BoolVar(&cfg.RecoverOperatorToken, "recover-operator-token", false, "write a fresh bootstrap operator token to the state folder (audited break-glass)")
 	f.DurationVar(&cfg.BootstrapTokenTTL, "bootstrap-token-ttl", node.DefaultBootstrapTokenTTL, "lifetime of the bootstrap operator token")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

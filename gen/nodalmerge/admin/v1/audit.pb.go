@@ -135,9 +135,14 @@ type AuditEvent struct {
 	Requires  string `protobuf:"bytes,6,opt,name=requires,proto3" json:"requires,omitempty"`
 	Room      string `protobuf:"bytes,7,opt,name=room,proto3" json:"room,omitempty"`
 	// "allow" or "deny".
-	Decision      string `protobuf:"bytes,8,opt,name=decision,proto3" json:"decision,omitempty"`
-	Reason        string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
-	RaftIndex     uint64 `protobuf:"varint,10,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	Decision  string `protobuf:"bytes,8,opt,name=decision,proto3" json:"decision,omitempty"`
+	Reason    string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	RaftIndex uint64 `protobuf:"varint,10,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	// Key ids the command created or acted on (keys.rotate: the new kid, then
+	// the kids it supersedes; keys.retire: the retired kid; set-room-key and
+	// rotate-room-key: the room kid set, then those it supersedes). Ids only,
+	// never key material.
+	KeyIds        []string `protobuf:"bytes,11,rep,name=key_ids,json=keyIds,proto3" json:"key_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -242,6 +247,13 @@ func (x *AuditEvent) GetRaftIndex() uint64 {
 	return 0
 }
 
+func (x *AuditEvent) GetKeyIds() []string {
+	if x != nil {
+		return x.KeyIds
+	}
+	return nil
+}
+
 var File_nodalmerge_admin_v1_audit_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_admin_v1_audit_proto_rawDesc = "" +
@@ -251,7 +263,7 @@ const file_nodalmerge_admin_v1_audit_proto_rawDesc = "" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"M\n" +
 	"\x12ListEventsResponse\x127\n" +
-	"\x06events\x18\x01 \x03(\v2\x1f.nodalmerge.admin.v1.AuditEventR\x06events\"\xa1\x02\n" +
+	"\x06events\x18\x01 \x03(\v2\x1f.nodalmerge.admin.v1.AuditEventR\x06events\"\xba\x02\n" +
 	"\n" +
 	"AuditEvent\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -265,7 +277,8 @@ const file_nodalmerge_admin_v1_audit_proto_rawDesc = "" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"raft_index\x18\n" +
-	" \x01(\x04R\traftIndex2\x91\x01\n" +
+	" \x01(\x04R\traftIndex\x12\x17\n" +
+	"\akey_ids\x18\v \x03(\tR\x06keyIds2\x91\x01\n" +
 	"\fAuditService\x12\x80\x01\n" +
 	"\n" +
 	"ListEvents\x12&.nodalmerge.admin.v1.ListEventsRequest\x1a'.nodalmerge.admin.v1.ListEventsResponse\"!\x8a\xb5\x18\x1a\n" +

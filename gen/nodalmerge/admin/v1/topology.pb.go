@@ -218,6 +218,603 @@ func (x *DrainNodeResponse) GetRaftIndex() uint64 {
 	return 0
 }
 
+// CreateChildRequest names the parent room and the child to create.
+type CreateChildRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	ChildRoom     string                 `protobuf:"bytes,2,opt,name=child_room,json=childRoom,proto3" json:"child_room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChildRequest) Reset() {
+	*x = CreateChildRequest{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChildRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChildRequest) ProtoMessage() {}
+
+func (x *CreateChildRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChildRequest.ProtoReflect.Descriptor instead.
+func (*CreateChildRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreateChildRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *CreateChildRequest) GetChildRoom() string {
+	if x != nil {
+		return x.ChildRoom
+	}
+	return ""
+}
+
+// CreateChildResponse answers the Raft index of the fork.
+type CreateChildResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RaftIndex     uint64                 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChildResponse) Reset() {
+	*x = CreateChildResponse{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChildResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChildResponse) ProtoMessage() {}
+
+func (x *CreateChildResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChildResponse.ProtoReflect.Descriptor instead.
+func (*CreateChildResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreateChildResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+// DescribeLineageRequest names the room.
+type DescribeLineageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLineageRequest) Reset() {
+	*x = DescribeLineageRequest{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLineageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLineageRequest) ProtoMessage() {}
+
+func (x *DescribeLineageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLineageRequest.ProtoReflect.Descriptor instead.
+func (*DescribeLineageRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DescribeLineageRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+// DescribeLineageResponse is the room's place in its lineage.
+type DescribeLineageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// Empty for a room with no parent.
+	Parent        string   `protobuf:"bytes,2,opt,name=parent,proto3" json:"parent,omitempty"`
+	Children      []string `protobuf:"bytes,3,rep,name=children,proto3" json:"children,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeLineageResponse) Reset() {
+	*x = DescribeLineageResponse{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeLineageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeLineageResponse) ProtoMessage() {}
+
+func (x *DescribeLineageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeLineageResponse.ProtoReflect.Descriptor instead.
+func (*DescribeLineageResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DescribeLineageResponse) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *DescribeLineageResponse) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *DescribeLineageResponse) GetChildren() []string {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
+// ListChildrenRequest names the room.
+type ListChildrenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChildrenRequest) Reset() {
+	*x = ListChildrenRequest{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChildrenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChildrenRequest) ProtoMessage() {}
+
+func (x *ListChildrenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChildrenRequest.ProtoReflect.Descriptor instead.
+func (*ListChildrenRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListChildrenRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+// ListChildrenResponse lists the room's children by name.
+type ListChildrenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Children      []string               `protobuf:"bytes,1,rep,name=children,proto3" json:"children,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChildrenResponse) Reset() {
+	*x = ListChildrenResponse{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChildrenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChildrenResponse) ProtoMessage() {}
+
+func (x *ListChildrenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChildrenResponse.ProtoReflect.Descriptor instead.
+func (*ListChildrenResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListChildrenResponse) GetChildren() []string {
+	if x != nil {
+		return x.Children
+	}
+	return nil
+}
+
+// ProposePromotionRequest names the child room to promote.
+type ProposePromotionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposePromotionRequest) Reset() {
+	*x = ProposePromotionRequest{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposePromotionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposePromotionRequest) ProtoMessage() {}
+
+func (x *ProposePromotionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposePromotionRequest.ProtoReflect.Descriptor instead.
+func (*ProposePromotionRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ProposePromotionRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+// ProposePromotionResponse answers the proposal.
+type ProposePromotionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ProposalId    string                 `protobuf:"bytes,1,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	RaftIndex     uint64                 `protobuf:"varint,2,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposePromotionResponse) Reset() {
+	*x = ProposePromotionResponse{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposePromotionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposePromotionResponse) ProtoMessage() {}
+
+func (x *ProposePromotionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposePromotionResponse.ProtoReflect.Descriptor instead.
+func (*ProposePromotionResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ProposePromotionResponse) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+func (x *ProposePromotionResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+// ValidatePromotionRequest names the proposal.
+type ValidatePromotionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	ProposalId    string                 `protobuf:"bytes,2,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidatePromotionRequest) Reset() {
+	*x = ValidatePromotionRequest{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidatePromotionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidatePromotionRequest) ProtoMessage() {}
+
+func (x *ValidatePromotionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidatePromotionRequest.ProtoReflect.Descriptor instead.
+func (*ValidatePromotionRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ValidatePromotionRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *ValidatePromotionRequest) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+// ValidatePromotionResponse says whether the promotion can be applied.
+type ValidatePromotionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Valid         bool                   `protobuf:"varint,1,opt,name=valid,proto3" json:"valid,omitempty"`
+	Problems      []string               `protobuf:"bytes,2,rep,name=problems,proto3" json:"problems,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidatePromotionResponse) Reset() {
+	*x = ValidatePromotionResponse{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidatePromotionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidatePromotionResponse) ProtoMessage() {}
+
+func (x *ValidatePromotionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidatePromotionResponse.ProtoReflect.Descriptor instead.
+func (*ValidatePromotionResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ValidatePromotionResponse) GetValid() bool {
+	if x != nil {
+		return x.Valid
+	}
+	return false
+}
+
+func (x *ValidatePromotionResponse) GetProblems() []string {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+// ApplyPromotionRequest names the proposal.
+type ApplyPromotionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	ProposalId    string                 `protobuf:"bytes,2,opt,name=proposal_id,json=proposalId,proto3" json:"proposal_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyPromotionRequest) Reset() {
+	*x = ApplyPromotionRequest{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyPromotionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyPromotionRequest) ProtoMessage() {}
+
+func (x *ApplyPromotionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyPromotionRequest.ProtoReflect.Descriptor instead.
+func (*ApplyPromotionRequest) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ApplyPromotionRequest) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *ApplyPromotionRequest) GetProposalId() string {
+	if x != nil {
+		return x.ProposalId
+	}
+	return ""
+}
+
+// ApplyPromotionResponse answers the Raft index of the promotion.
+type ApplyPromotionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RaftIndex     uint64                 `protobuf:"varint,1,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyPromotionResponse) Reset() {
+	*x = ApplyPromotionResponse{}
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyPromotionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyPromotionResponse) ProtoMessage() {}
+
+func (x *ApplyPromotionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_topology_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyPromotionResponse.ProtoReflect.Descriptor instead.
+func (*ApplyPromotionResponse) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_topology_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ApplyPromotionResponse) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
 var File_nodalmerge_admin_v1_topology_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_admin_v1_topology_proto_rawDesc = "" +
@@ -234,12 +831,62 @@ const file_nodalmerge_admin_v1_topology_proto_rawDesc = "" +
 	"\aundrain\x18\x02 \x01(\bR\aundrain\"2\n" +
 	"\x11DrainNodeResponse\x12\x1d\n" +
 	"\n" +
-	"raft_index\x18\x01 \x01(\x04R\traftIndex2\xa7\x02\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex\"G\n" +
+	"\x12CreateChildRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1d\n" +
+	"\n" +
+	"child_room\x18\x02 \x01(\tR\tchildRoom\"4\n" +
+	"\x13CreateChildResponse\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex\",\n" +
+	"\x16DescribeLineageRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\"a\n" +
+	"\x17DescribeLineageResponse\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x16\n" +
+	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1a\n" +
+	"\bchildren\x18\x03 \x03(\tR\bchildren\")\n" +
+	"\x13ListChildrenRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\"2\n" +
+	"\x14ListChildrenResponse\x12\x1a\n" +
+	"\bchildren\x18\x01 \x03(\tR\bchildren\"-\n" +
+	"\x17ProposePromotionRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\"Z\n" +
+	"\x18ProposePromotionResponse\x12\x1f\n" +
+	"\vproposal_id\x18\x01 \x01(\tR\n" +
+	"proposalId\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x02 \x01(\x04R\traftIndex\"O\n" +
+	"\x18ValidatePromotionRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
+	"\vproposal_id\x18\x02 \x01(\tR\n" +
+	"proposalId\"M\n" +
+	"\x19ValidatePromotionResponse\x12\x14\n" +
+	"\x05valid\x18\x01 \x01(\bR\x05valid\x12\x1a\n" +
+	"\bproblems\x18\x02 \x03(\tR\bproblems\"L\n" +
+	"\x15ApplyPromotionRequest\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
+	"\vproposal_id\x18\x02 \x01(\tR\n" +
+	"proposalId\"7\n" +
+	"\x16ApplyPromotionResponse\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex2\xee\t\n" +
 	"\x0fTopologyService\x12\x89\x01\n" +
 	"\tPlaceRoom\x12%.nodalmerge.admin.v1.PlaceRoomRequest\x1a&.nodalmerge.admin.v1.PlaceRoomResponse\"-\x8a\xb5\x18)\n" +
 	"\x13topology.place-room\x12\x0etopology.admin\x18\x01 \x01\x12\x87\x01\n" +
 	"\tDrainNode\x12%.nodalmerge.admin.v1.DrainNodeRequest\x1a&.nodalmerge.admin.v1.DrainNodeResponse\"+\x8a\xb5\x18'\n" +
-	"\x13topology.drain-node\x12\x0etopology.admin \x01BEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1;adminv1b\x06proto3"
+	"\x13topology.drain-node\x12\x0etopology.admin \x01\x12\x91\x01\n" +
+	"\vCreateChild\x12'.nodalmerge.admin.v1.CreateChildRequest\x1a(.nodalmerge.admin.v1.CreateChildResponse\"/\x8a\xb5\x18+\n" +
+	"\x15topology.create-child\x12\x0etopology.admin\x18\x01 \x01\x12\xa2\x01\n" +
+	"\x0fDescribeLineage\x12+.nodalmerge.admin.v1.DescribeLineageRequest\x1a,.nodalmerge.admin.v1.DescribeLineageResponse\"4\x8a\xb5\x18-\n" +
+	"\x19topology.describe-lineage\x12\x0etopology.admin\x18\x01\x90\x02\x01\x12\x96\x01\n" +
+	"\fListChildren\x12(.nodalmerge.admin.v1.ListChildrenRequest\x1a).nodalmerge.admin.v1.ListChildrenResponse\"1\x8a\xb5\x18*\n" +
+	"\x16topology.list-children\x12\x0etopology.admin\x18\x01\x90\x02\x01\x12\xa5\x01\n" +
+	"\x10ProposePromotion\x12,.nodalmerge.admin.v1.ProposePromotionRequest\x1a-.nodalmerge.admin.v1.ProposePromotionResponse\"4\x8a\xb5\x180\n" +
+	"\x1atopology.propose-promotion\x12\x0etopology.admin\x18\x01 \x01\x12\xaa\x01\n" +
+	"\x11ValidatePromotion\x12-.nodalmerge.admin.v1.ValidatePromotionRequest\x1a..nodalmerge.admin.v1.ValidatePromotionResponse\"6\x8a\xb5\x18/\n" +
+	"\x1btopology.validate-promotion\x12\x0etopology.admin\x18\x01\x90\x02\x01\x12\x9d\x01\n" +
+	"\x0eApplyPromotion\x12*.nodalmerge.admin.v1.ApplyPromotionRequest\x1a+.nodalmerge.admin.v1.ApplyPromotionResponse\"2\x8a\xb5\x18.\n" +
+	"\x18topology.apply-promotion\x12\x0etopology.admin\x18\x01 \x01BEZCgithub.com/nodalmerge/nodalmerge-go/gen/nodalmerge/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_nodalmerge_admin_v1_topology_proto_rawDescOnce sync.Once
@@ -253,23 +900,47 @@ func file_nodalmerge_admin_v1_topology_proto_rawDescGZIP() []byte {
 	return file_nodalmerge_admin_v1_topology_proto_rawDescData
 }
 
-var file_nodalmerge_admin_v1_topology_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_nodalmerge_admin_v1_topology_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_nodalmerge_admin_v1_topology_proto_goTypes = []any{
-	(*PlaceRoomRequest)(nil),  // 0: nodalmerge.admin.v1.PlaceRoomRequest
-	(*PlaceRoomResponse)(nil), // 1: nodalmerge.admin.v1.PlaceRoomResponse
-	(*DrainNodeRequest)(nil),  // 2: nodalmerge.admin.v1.DrainNodeRequest
-	(*DrainNodeResponse)(nil), // 3: nodalmerge.admin.v1.DrainNodeResponse
+	(*PlaceRoomRequest)(nil),          // 0: nodalmerge.admin.v1.PlaceRoomRequest
+	(*PlaceRoomResponse)(nil),         // 1: nodalmerge.admin.v1.PlaceRoomResponse
+	(*DrainNodeRequest)(nil),          // 2: nodalmerge.admin.v1.DrainNodeRequest
+	(*DrainNodeResponse)(nil),         // 3: nodalmerge.admin.v1.DrainNodeResponse
+	(*CreateChildRequest)(nil),        // 4: nodalmerge.admin.v1.CreateChildRequest
+	(*CreateChildResponse)(nil),       // 5: nodalmerge.admin.v1.CreateChildResponse
+	(*DescribeLineageRequest)(nil),    // 6: nodalmerge.admin.v1.DescribeLineageRequest
+	(*DescribeLineageResponse)(nil),   // 7: nodalmerge.admin.v1.DescribeLineageResponse
+	(*ListChildrenRequest)(nil),       // 8: nodalmerge.admin.v1.ListChildrenRequest
+	(*ListChildrenResponse)(nil),      // 9: nodalmerge.admin.v1.ListChildrenResponse
+	(*ProposePromotionRequest)(nil),   // 10: nodalmerge.admin.v1.ProposePromotionRequest
+	(*ProposePromotionResponse)(nil),  // 11: nodalmerge.admin.v1.ProposePromotionResponse
+	(*ValidatePromotionRequest)(nil),  // 12: nodalmerge.admin.v1.ValidatePromotionRequest
+	(*ValidatePromotionResponse)(nil), // 13: nodalmerge.admin.v1.ValidatePromotionResponse
+	(*ApplyPromotionRequest)(nil),     // 14: nodalmerge.admin.v1.ApplyPromotionRequest
+	(*ApplyPromotionResponse)(nil),    // 15: nodalmerge.admin.v1.ApplyPromotionResponse
 }
 var file_nodalmerge_admin_v1_topology_proto_depIdxs = []int32{
-	0, // 0: nodalmerge.admin.v1.TopologyService.PlaceRoom:input_type -> nodalmerge.admin.v1.PlaceRoomRequest
-	2, // 1: nodalmerge.admin.v1.TopologyService.DrainNode:input_type -> nodalmerge.admin.v1.DrainNodeRequest
-	1, // 2: nodalmerge.admin.v1.TopologyService.PlaceRoom:output_type -> nodalmerge.admin.v1.PlaceRoomResponse
-	3, // 3: nodalmerge.admin.v1.TopologyService.DrainNode:output_type -> nodalmerge.admin.v1.DrainNodeResponse
-	2, // [2:4] is the sub-list for method output_type
-	0, // [0:2] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0,  // 0: nodalmerge.admin.v1.TopologyService.PlaceRoom:input_type -> nodalmerge.admin.v1.PlaceRoomRequest
+	2,  // 1: nodalmerge.admin.v1.TopologyService.DrainNode:input_type -> nodalmerge.admin.v1.DrainNodeRequest
+	4,  // 2: nodalmerge.admin.v1.TopologyService.CreateChild:input_type -> nodalmerge.admin.v1.CreateChildRequest
+	6,  // 3: nodalmerge.admin.v1.TopologyService.DescribeLineage:input_type -> nodalmerge.admin.v1.DescribeLineageRequest
+	8,  // 4: nodalmerge.admin.v1.TopologyService.ListChildren:input_type -> nodalmerge.admin.v1.ListChildrenRequest
+	10, // 5: nodalmerge.admin.v1.TopologyService.ProposePromotion:input_type -> nodalmerge.admin.v1.ProposePromotionRequest
+	12, // 6: nodalmerge.admin.v1.TopologyService.ValidatePromotion:input_type -> nodalmerge.admin.v1.ValidatePromotionRequest
+	14, // 7: nodalmerge.admin.v1.TopologyService.ApplyPromotion:input_type -> nodalmerge.admin.v1.ApplyPromotionRequest
+	1,  // 8: nodalmerge.admin.v1.TopologyService.PlaceRoom:output_type -> nodalmerge.admin.v1.PlaceRoomResponse
+	3,  // 9: nodalmerge.admin.v1.TopologyService.DrainNode:output_type -> nodalmerge.admin.v1.DrainNodeResponse
+	5,  // 10: nodalmerge.admin.v1.TopologyService.CreateChild:output_type -> nodalmerge.admin.v1.CreateChildResponse
+	7,  // 11: nodalmerge.admin.v1.TopologyService.DescribeLineage:output_type -> nodalmerge.admin.v1.DescribeLineageResponse
+	9,  // 12: nodalmerge.admin.v1.TopologyService.ListChildren:output_type -> nodalmerge.admin.v1.ListChildrenResponse
+	11, // 13: nodalmerge.admin.v1.TopologyService.ProposePromotion:output_type -> nodalmerge.admin.v1.ProposePromotionResponse
+	13, // 14: nodalmerge.admin.v1.TopologyService.ValidatePromotion:output_type -> nodalmerge.admin.v1.ValidatePromotionResponse
+	15, // 15: nodalmerge.admin.v1.TopologyService.ApplyPromotion:output_type -> nodalmerge.admin.v1.ApplyPromotionResponse
+	8,  // [8:16] is the sub-list for method output_type
+	0,  // [0:8] is the sub-list for method input_type
+	0,  // [0:0] is the sub-list for extension type_name
+	0,  // [0:0] is the sub-list for extension extendee
+	0,  // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_nodalmerge_admin_v1_topology_proto_init() }
@@ -284,7 +955,7 @@ func file_nodalmerge_admin_v1_topology_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodalmerge_admin_v1_topology_proto_rawDesc), len(file_nodalmerge_admin_v1_topology_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,8 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TopologyService_PlaceRoom_FullMethodName = "/nodalmerge.admin.v1.TopologyService/PlaceRoom"
-	TopologyService_DrainNode_FullMethodName = "/nodalmerge.admin.v1.TopologyService/DrainNode"
+	TopologyService_PlaceRoom_FullMethodName         = "/nodalmerge.admin.v1.TopologyService/PlaceRoom"
+	TopologyService_DrainNode_FullMethodName         = "/nodalmerge.admin.v1.TopologyService/DrainNode"
+	TopologyService_CreateChild_FullMethodName       = "/nodalmerge.admin.v1.TopologyService/CreateChild"
+	TopologyService_DescribeLineage_FullMethodName   = "/nodalmerge.admin.v1.TopologyService/DescribeLineage"
+	TopologyService_ListChildren_FullMethodName      = "/nodalmerge.admin.v1.TopologyService/ListChildren"
+	TopologyService_ProposePromotion_FullMethodName  = "/nodalmerge.admin.v1.TopologyService/ProposePromotion"
+	TopologyService_ValidatePromotion_FullMethodName = "/nodalmerge.admin.v1.TopologyService/ValidatePromotion"
+	TopologyService_ApplyPromotion_FullMethodName    = "/nodalmerge.admin.v1.TopologyService/ApplyPromotion"
 )
 
 // TopologyServiceClient is the client API for TopologyService service.
@@ -35,6 +41,19 @@ type TopologyServiceClient interface {
 	// DrainNode marks a node as draining (it takes no new placements and
 	// runs no ticks), or undrains it.
 	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
+	// CreateChild forks child_room from the room.
+	CreateChild(ctx context.Context, in *CreateChildRequest, opts ...grpc.CallOption) (*CreateChildResponse, error)
+	// DescribeLineage answers the room's parent and children.
+	DescribeLineage(ctx context.Context, in *DescribeLineageRequest, opts ...grpc.CallOption) (*DescribeLineageResponse, error)
+	// ListChildren answers the room's child rooms.
+	ListChildren(ctx context.Context, in *ListChildrenRequest, opts ...grpc.CallOption) (*ListChildrenResponse, error)
+	// ProposePromotion proposes promoting the room (a child) into its
+	// parent.
+	ProposePromotion(ctx context.Context, in *ProposePromotionRequest, opts ...grpc.CallOption) (*ProposePromotionResponse, error)
+	// ValidatePromotion checks a proposed promotion without applying it.
+	ValidatePromotion(ctx context.Context, in *ValidatePromotionRequest, opts ...grpc.CallOption) (*ValidatePromotionResponse, error)
+	// ApplyPromotion applies a proposed promotion.
+	ApplyPromotion(ctx context.Context, in *ApplyPromotionRequest, opts ...grpc.CallOption) (*ApplyPromotionResponse, error)
 }
 
 type topologyServiceClient struct {
@@ -65,6 +84,66 @@ func (c *topologyServiceClient) DrainNode(ctx context.Context, in *DrainNodeRequ
 	return out, nil
 }
 
+func (c *topologyServiceClient) CreateChild(ctx context.Context, in *CreateChildRequest, opts ...grpc.CallOption) (*CreateChildResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateChildResponse)
+	err := c.cc.Invoke(ctx, TopologyService_CreateChild_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyServiceClient) DescribeLineage(ctx context.Context, in *DescribeLineageRequest, opts ...grpc.CallOption) (*DescribeLineageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeLineageResponse)
+	err := c.cc.Invoke(ctx, TopologyService_DescribeLineage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyServiceClient) ListChildren(ctx context.Context, in *ListChildrenRequest, opts ...grpc.CallOption) (*ListChildrenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListChildrenResponse)
+	err := c.cc.Invoke(ctx, TopologyService_ListChildren_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyServiceClient) ProposePromotion(ctx context.Context, in *ProposePromotionRequest, opts ...grpc.CallOption) (*ProposePromotionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ProposePromotionResponse)
+	err := c.cc.Invoke(ctx, TopologyService_ProposePromotion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyServiceClient) ValidatePromotion(ctx context.Context, in *ValidatePromotionRequest, opts ...grpc.CallOption) (*ValidatePromotionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidatePromotionResponse)
+	err := c.cc.Invoke(ctx, TopologyService_ValidatePromotion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *topologyServiceClient) ApplyPromotion(ctx context.Context, in *ApplyPromotionRequest, opts ...grpc.CallOption) (*ApplyPromotionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyPromotionResponse)
+	err := c.cc.Invoke(ctx, TopologyService_ApplyPromotion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TopologyServiceServer is the server API for TopologyService service.
 // All implementations must embed UnimplementedTopologyServiceServer
 // for forward compatibility.
@@ -77,6 +156,19 @@ type TopologyServiceServer interface {
 	// DrainNode marks a node as draining (it takes no new placements and
 	// runs no ticks), or undrains it.
 	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
+	// CreateChild forks child_room from the room.
+	CreateChild(context.Context, *CreateChildRequest) (*CreateChildResponse, error)
+	// DescribeLineage answers the room's parent and children.
+	DescribeLineage(context.Context, *DescribeLineageRequest) (*DescribeLineageResponse, error)
+	// ListChildren answers the room's child rooms.
+	ListChildren(context.Context, *ListChildrenRequest) (*ListChildrenResponse, error)
+	// ProposePromotion proposes promoting the room (a child) into its
+	// parent.
+	ProposePromotion(context.Context, *ProposePromotionRequest) (*ProposePromotionResponse, error)
+	// ValidatePromotion checks a proposed promotion without applying it.
+	ValidatePromotion(context.Context, *ValidatePromotionRequest) (*ValidatePromotionResponse, error)
+	// ApplyPromotion applies a proposed promotion.
+	ApplyPromotion(context.Context, *ApplyPromotionRequest) (*ApplyPromotionResponse, error)
 	mustEmbedUnimplementedTopologyServiceServer()
 }
 
@@ -92,6 +184,24 @@ func (UnimplementedTopologyServiceServer) PlaceRoom(context.Context, *PlaceRoomR
 }
 func (UnimplementedTopologyServiceServer) DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DrainNode not implemented")
+}
+func (UnimplementedTopologyServiceServer) CreateChild(context.Context, *CreateChildRequest) (*CreateChildResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateChild not implemented")
+}
+func (UnimplementedTopologyServiceServer) DescribeLineage(context.Context, *DescribeLineageRequest) (*DescribeLineageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeLineage not implemented")
+}
+func (UnimplementedTopologyServiceServer) ListChildren(context.Context, *ListChildrenRequest) (*ListChildrenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListChildren not implemented")
+}
+func (UnimplementedTopologyServiceServer) ProposePromotion(context.Context, *ProposePromotionRequest) (*ProposePromotionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProposePromotion not implemented")
+}
+func (UnimplementedTopologyServiceServer) ValidatePromotion(context.Context, *ValidatePromotionRequest) (*ValidatePromotionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidatePromotion not implemented")
+}
+func (UnimplementedTopologyServiceServer) ApplyPromotion(context.Context, *ApplyPromotionRequest) (*ApplyPromotionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyPromotion not implemented")
 }
 func (UnimplementedTopologyServiceServer) mustEmbedUnimplementedTopologyServiceServer() {}
 func (UnimplementedTopologyServiceServer) testEmbeddedByValue()                         {}
@@ -150,6 +260,114 @@ func _TopologyService_DrainNode_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TopologyService_CreateChild_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateChildRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).CreateChild(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_CreateChild_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).CreateChild(ctx, req.(*CreateChildRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TopologyService_DescribeLineage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeLineageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).DescribeLineage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_DescribeLineage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).DescribeLineage(ctx, req.(*DescribeLineageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TopologyService_ListChildren_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListChildrenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).ListChildren(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_ListChildren_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).ListChildren(ctx, req.(*ListChildrenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TopologyService_ProposePromotion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProposePromotionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).ProposePromotion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_ProposePromotion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).ProposePromotion(ctx, req.(*ProposePromotionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TopologyService_ValidatePromotion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidatePromotionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).ValidatePromotion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_ValidatePromotion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).ValidatePromotion(ctx, req.(*ValidatePromotionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _TopologyService_ApplyPromotion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyPromotionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TopologyServiceServer).ApplyPromotion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TopologyService_ApplyPromotion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TopologyServiceServer).ApplyPromotion(ctx, req.(*ApplyPromotionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TopologyService_ServiceDesc is the grpc.ServiceDesc for TopologyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,6 +382,30 @@ var TopologyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DrainNode",
 			Handler:    _TopologyService_DrainNode_Handler,
+		},
+		{
+			MethodName: "CreateChild",
+			Handler:    _TopologyService_CreateChild_Handler,
+		},
+		{
+			MethodName: "DescribeLineage",
+			Handler:    _TopologyService_DescribeLineage_Handler,
+		},
+		{
+			MethodName: "ListChildren",
+			Handler:    _TopologyService_ListChildren_Handler,
+		},
+		{
+			MethodName: "ProposePromotion",
+			Handler:    _TopologyService_ProposePromotion_Handler,
+		},
+		{
+			MethodName: "ValidatePromotion",
+			Handler:    _TopologyService_ValidatePromotion_Handler,
+		},
+		{
+			MethodName: "ApplyPromotion",
+			Handler:    _TopologyService_ApplyPromotion_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1486,7 +1486,8 @@ type Key struct {
 	State   KeyState               `protobuf:"varint,3,opt,name=state,proto3,enum=nodalmerge.state.v1.KeyState" json:"state,omitempty"`
 	// 32-byte Ed25519 public key.
 	PublicKey []byte `protobuf:"bytes,4,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	// 32-byte Ed25519 seed.
+	// 32-byte Ed25519 seed, in the clear. Empty for a sealed key (see
+	// sealed_seed): a key carries one or the other, never both.
 	PrivateSeed   []byte `protobuf:"bytes,5,opt,name=private_seed,json=privateSeed,proto3" json:"private_seed,omitempty"`
 	CreatedUnixMs int64  `protobuf:"varint,6,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
 	// When a prepublished key becomes active (0: when proposed).
@@ -1496,8 +1497,18 @@ type Key struct {
 	// When an active key was superseded by a newer one and stopped signing
 	// (0: not superseded). It verifies until retire_after_unix_ms.
 	SupersededUnixMs int64 `protobuf:"varint,9,opt,name=superseded_unix_ms,json=supersededUnixMs,proto3" json:"superseded_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The seed sealed with the node's key-encryption key (--kek-file):
+	// AES-256-GCM, a random 12-byte nonce followed by the ciphertext and tag,
+	// additional data "nodalmerge-kek-v1\x00" + kid. Set instead of
+	// private_seed when the generating node had a KEK, so the seed rests
+	// sealed in the Raft log, the WAL and snapshots.
+	SealedSeed []byte `protobuf:"bytes,10,opt,name=sealed_seed,json=sealedSeed,proto3" json:"sealed_seed,omitempty"`
+	// Hex of the first 8 bytes of SHA-256 of the KEK that sealed sealed_seed,
+	// so that a node with another KEK (or none) names the one it needs
+	// instead of failing to sign with a garbled key.
+	KekId         string `protobuf:"bytes,11,opt,name=kek_id,json=kekId,proto3" json:"kek_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Key) Reset() {
@@ -1591,6 +1602,20 @@ func (x *Key) GetSupersededUnixMs() int64 {
 		return x.SupersededUnixMs
 	}
 	return 0
+}
+
+func (x *Key) GetSealedSeed() []byte {
+	if x != nil {
+		return x.SealedSeed
+	}
+	return nil
+}
+
+func (x *Key) GetKekId() string {
+	if x != nil {
+		return x.KekId
+	}
+	return ""
 }
 
 // RoomKey is one of a room's own trust keys (public half only: room keys
@@ -2248,7 +2273,7 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\vpublic_addr\x18\x04 \x01(\tR\n" +
 	"publicAddr\x12\x14\n" +
 	"\x05voter\x18\x05 \x01(\bR\x05voter\x12\x1a\n" +
-	"\bdraining\x18\x06 \x01(\bR\bdraining\"\xfa\x02\n" +
+	"\bdraining\x18\x06 \x01(\bR\bdraining\"\xb2\x03\n" +
 	"\x03Key\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x129\n" +
 	"\apurpose\x18\x02 \x01(\x0e2\x1f.nodalmerge.state.v1.KeyPurposeR\apurpose\x123\n" +
@@ -2259,7 +2284,11 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\x12(\n" +
 	"\x10activate_unix_ms\x18\a \x01(\x03R\x0eactivateUnixMs\x12/\n" +
 	"\x14retire_after_unix_ms\x18\b \x01(\x03R\x11retireAfterUnixMs\x12,\n" +
-	"\x12superseded_unix_ms\x18\t \x01(\x03R\x10supersededUnixMs\"\xf2\x01\n" +
+	"\x12superseded_unix_ms\x18\t \x01(\x03R\x10supersededUnixMs\x12\x1f\n" +
+	"\vsealed_seed\x18\n" +
+	" \x01(\fR\n" +
+	"sealedSeed\x12\x15\n" +
+	"\x06kek_id\x18\v \x01(\tR\x05kekId\"\xf2\x01\n" +
 	"\aRoomKey\x12\x10\n" +
 	"\x03kid\x18\x01 \x01(\tR\x03kid\x12\x1d\n" +
 	"\n" +
