@@ -80,6 +80,39 @@ func trust(store *raftstore.Store, room, kid string, now time.Time) []trustKey {
 	}
 }
 
+// retiredSigner reports whether the token names (kid) a key of the room's
+// trust that no longer verifies — retired or past its grace — and that
+// key did sign it. Only tokens with a kid are looked up: trying every
+// retired key of a room for kid-less tokens would make a bad token cost
+// one verification per key ever retired.
+func retiredSigner(store *raftstore.Store, room string, tok *token.RoomToken, peer []byte, now time.Time) bool {
+	if tok.Kid == "" {
+		return false
+	}
+	var pub []byte
+	mode := statev1.LockMode_LOCK_MODE_OPEN
+	store.ViewRoom(room, func(r *statev1.Room) {
+		mode = r.GetLock()
+		for _, k := range r.GetKeys() {
+			if k.GetKid() == tok.Kid && !keyring.Verifies(keyring.RoomKeyState(k, now)) {
+				pub = bytes.Clone(k.GetPublicKey())
+			}
+		}
+	})
+	if pub == nil && mode != statev1.LockMode_LOCK_MODE_OWN_KEYS {
+		for _, k := range store.Keys() {
+			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN && k.GetKid() == tok.Kid && !keyring.Verifies(keyring.State(k, now)) {
+				pub = k.GetPublicKey()
+			}
+		}
+	}
+	if len(pub) != ed25519.PublicKeySize {
+		return false
+	}
+	sig, err := hex.DecodeString(tok.Sig)
+	return err == nil && ed25519.Verify(pub, token.RoomSigningMessage(room, peer, tok.Expiry, tok.Caps), sig)
+}
+
 // locked reports whether room needs a token (a cheap read: no keys).
 func locked(store *raftstore.Store, room string) bool {
 	mode := statev1.LockMode_LOCK_MODE_OPEN
@@ -128,10 +161,15 @@ func (a *admission) check(room string, h *protocol.Hello) (*dataplane.Grant, str
 	}
 	i, err := token.VerifyRoomKey(tok, room, peer, pubs, now)
 	if err != nil {
-		if errors.As(err, &terr) {
-			return nil, terr.Reason
+		if !errors.As(err, &terr) {
+			return nil, token.ReasonBadSignature
 		}
-		return nil, token.ReasonBadSignature
+		if (terr.Reason == token.ReasonUnknownKey || terr.Reason == token.ReasonBadSignature) && retiredSigner(a.store, room, tok, peer, now) {
+			// Retiring a key revokes its tokens: say so, rather than
+			// "unknown key id" for a key the cluster did know.
+			return nil, token.ReasonRevoked
+		}
+		return nil, terr.Reason
 	}
 	id := tok.ID()
 	if a.store.IsRevoked(id, room, peer, now) {

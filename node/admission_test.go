@@ -253,3 +253,83 @@ func TestClusterLockedRoomTokenFromTheKeyring(t *testing.T) {
 		t.Fatal("an expired token joined")
 	}
 }
+
+// TestKeyRotationKeepsSessionsAndRetirementClosesThem: rotating the
+// keyring's room-token key with a grace keeps sessions and lets tokens of
+// the old key join; retiring the old key closes exactly its sessions with
+// 4003, and its tokens are refused from then on.
+func TestKeyRotationKeepsSessionsAndRetirementClosesThem(t *testing.T) {
+	e := newSecurityEnv(t)
+	keys := adminv1.NewKeyServiceClient(operatorConn(t, e.n))
+	if _, err := e.room.LockRoom(e.ctx, &adminv1.LockRoomRequest{Room: "kr", Mode: "cluster"}); err != nil {
+		t.Fatal(err)
+	}
+	mint := func(peer ed25519.PrivateKey) json.RawMessage {
+		t.Helper()
+		resp, err := e.tok.MintRoomToken(e.ctx, &adminv1.MintRoomTokenRequest{Room: "kr", PeerPubkey: hex.EncodeToString(peer.Public().(ed25519.PublicKey)), Ttl: durationpb.New(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk := resp.GetToken()
+		raw, err := json.Marshal(token.RoomToken{PeerPubkey: tk.GetPeerPubkey(), Expiry: tk.GetExpiry(), Caps: tk.GetCaps(), Sig: tk.GetSig(), Kid: tk.GetKid()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	oldPeer, laterPeer, newPeerKey := newPeer(t), newPeer(t), newPeer(t)
+	oldTok, laterTok := mint(oldPeer), mint(laterPeer)
+	var old token.RoomToken
+	if err := json.Unmarshal(oldTok, &old); err != nil {
+		t.Fatal(err)
+	}
+	before, err := client.Dial(e.ctx, e.url("kr"), client.Options{Key: oldPeer, Token: oldTok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer before.Close()
+
+	if _, err := keys.RotateKey(e.ctx, &adminv1.RotateKeyRequest{Purpose: "room-token", Grace: durationpb.New(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// In its grace the old key still admits, and the session stays.
+	later, err := client.Dial(e.ctx, e.url("kr"), client.Options{Key: laterPeer, Token: laterTok})
+	if err != nil {
+		t.Fatalf("a token of the superseded key was refused in its grace: %v", err)
+	}
+	defer later.Close()
+	fresh, err := client.Dial(e.ctx, e.url("kr"), client.Options{Key: newPeerKey, Token: mint(newPeerKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	stillOpen(t, before)
+
+	if _, err := keys.RetireKey(e.ctx, &adminv1.RetireKeyRequest{Kid: old.Kid}); err != nil {
+		t.Fatal(err)
+	}
+	closedWith(t, before, 4003, "token revoked")
+	closedWith(t, later, 4003, "token revoked")
+	stillOpen(t, fresh)
+	e.refused("kr", oldPeer, &old, token.ReasonRevoked)
+}
+
+// stillOpen asserts the session answers a command (its deny: the token
+// holds no class), skipping peer events: the session is open.
+func stillOpen(t *testing.T, c *client.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.SendRaw(ctx, []byte(`{"type":"get-policy"}`)); err != nil {
+		t.Fatalf("session closed: %v", err)
+	}
+	for {
+		m, err := c.Next(ctx)
+		if err != nil {
+			t.Fatalf("session closed: %v", err)
+		}
+		if m.Type == "error" {
+			return
+		}
+	}
+}
