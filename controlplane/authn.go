@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -34,7 +35,7 @@ const (
 // knownAuthFailureReasons answers the reasons whose failure counters start
 // at zero: token.VerifyOperator's reasons, revocation, then ours.
 func knownAuthFailureReasons() []string {
-	return []string{
+	reasons := []string{
 		token.ReasonMissing,
 		token.ReasonMalformed,
 		token.ReasonExpired,
@@ -47,10 +48,14 @@ func knownAuthFailureReasons() []string {
 		reasonInvalidToken,
 		reasonForwardNotNode,
 		reasonForwardBad,
-		// Room admission on the WebSocket door (CountAuthFailure).
-		token.ReasonRoomLocked,
-		token.ReasonPeerMismatch,
 	}
+	// Room admission on the WebSocket door (CountAuthFailure).
+	for _, r := range token.RoomReasons() {
+		if !slices.Contains(reasons, r) {
+			reasons = append(reasons, r)
+		}
+	}
+	return reasons
 }
 
 // authenticate is the go-grpc-middleware auth function for every command.

@@ -2,12 +2,9 @@ package loadgen
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nodalmerge/nodalmerge-go/roomname"
@@ -30,17 +27,12 @@ const (
 // AdminConfig describes an admin-API run: Clients concurrent clients call
 // one admin method back to back, spread round robin over Addrs.
 type AdminConfig struct {
-	// Addrs are admin gRPC addresses (host:port) of cluster nodes; client
-	// i calls Addrs[i mod len(Addrs)]. Writes that reach a follower are
-	// forwarded to the leader by the follower, as for any operator.
-	Addrs []string
-	// TLS is the client side of the admin port's mutual TLS: the cluster
-	// CA and an operator certificate (pki.Material.ClientConfig).
-	TLS *tls.Config
-	// Token is the operator bearer token sent with every call. It must
+	// AdminTarget is where the clients call: client i calls
+	// Addrs[i mod len(Addrs)]. Writes that reach a follower are forwarded
+	// to the leader by the follower, as for any operator. The token must
 	// hold policy.admin (writes, policy reads) or cluster.read (status
-	// reads). It never appears in reports or errors.
-	Token string
+	// reads).
+	AdminTarget
 	// ServerPID, when not 0, is a node's process id on this machine: its
 	// CPU time and RSS are read from /proc around the measured window.
 	ServerPID int
@@ -73,7 +65,7 @@ type AdminConfig struct {
 // from the state folder.
 func DefaultAdminConfig() AdminConfig {
 	return AdminConfig{
-		Addrs:          []string{"127.0.0.1:7879"},
+		AdminTarget:    AdminTarget{Addrs: []string{DefaultAdminAddr}},
 		RoomPrefix:     "bench",
 		Clients:        1,
 		ClientsPerConn: 8,
@@ -94,19 +86,10 @@ const (
 )
 
 func (c *AdminConfig) validate(mode adminMode) error {
-	if len(c.Addrs) == 0 {
-		return cfgErr("Addrs", "must name at least one admin address")
-	}
-	for _, a := range c.Addrs {
-		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
-			return cfgErr("Addrs", "must be host:port, got %q", a)
-		}
+	if err := c.AdminTarget.validate(); err != nil {
+		return err
 	}
 	switch {
-	case c.TLS == nil:
-		return cfgErr("TLS", "is required: the admin port always requires a client certificate")
-	case strings.TrimSpace(c.Token) == "":
-		return cfgErr("Token", "is required: every admin call carries an operator token")
 	case c.ServerPID < 0:
 		return cfgErr("ServerPID", "must not be negative, got %d", c.ServerPID)
 	case c.Clients < 1:

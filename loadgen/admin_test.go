@@ -31,6 +31,7 @@ import (
 
 // adminServer is a running `nodalmerge serve` as an operator sees it.
 type adminServer struct {
+	ws    string // WebSocket base URL, ws://host:port
 	addr  string // admin gRPC address
 	pid   int
 	tls   *tls.Config
@@ -42,16 +43,24 @@ var (
 	stateLine = regexp.MustCompile(`state folder\s+(\S+)`)
 )
 
-// startAdminServer runs the binary TestMain built, like startServer, and
-// reads the admin address and the state folder from its banner; the
-// operator material is what the node wrote there. It is stopped when the
-// test ends (or may be killed sooner by the test).
-func startAdminServer(t *testing.T) adminServer {
+// nodeBanner is what a started node printed: its addresses and state
+// folder, and its process id.
+type nodeBanner struct {
+	ws, admin, state string
+	pid              int
+}
+
+// launchNode runs `nodalmerge serve` (the binary TestMain built) in dir on
+// kernel-picked loopback ports with extra flags, and reads its banner
+// (printed once it serves; for a joiner, once its join is committed). It
+// is stopped when the test ends (or may be killed sooner by the test).
+func launchNode(t *testing.T, dir string, extra ...string) nodeBanner {
 	t.Helper()
-	cmd := exec.Command(server.bin, append([]string{"serve",
+	args := append([]string{"serve",
 		"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--raft-listen", "127.0.0.1:0",
-		"--log-level", "warn"}, server.args...)...)
-	cmd.Dir = t.TempDir()
+		"--log-level", "warn"}, server.args...)
+	cmd := exec.Command(server.bin, append(args, extra...)...)
+	cmd.Dir = dir
 	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
@@ -62,20 +71,23 @@ func startAdminServer(t *testing.T) adminServer {
 		t.Fatalf("start nodalmerge: %v", err)
 	}
 	done := make(chan error, 1)
-	banner := make(chan [2]string, 1)
+	banner := make(chan nodeBanner, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
-		var addr, state string
+		var b nodeBanner
 		for sc.Scan() {
+			if m := wsLine.FindStringSubmatch(sc.Text()); m != nil {
+				b.ws = m[1]
+			}
 			if m := adminLine.FindStringSubmatch(sc.Text()); m != nil {
-				addr = m[1]
+				b.admin = m[1]
 			}
 			if m := stateLine.FindStringSubmatch(sc.Text()); m != nil {
-				state = m[1]
+				b.state = m[1]
 			}
-			if addr != "" && state != "" {
-				banner <- [2]string{addr, state}
-				addr = ""
+			if b.ws != "" && b.admin != "" && b.state != "" {
+				banner <- b
+				b = nodeBanner{}
 			}
 		}
 		done <- cmd.Wait() // after stdout is drained, as exec requires
@@ -90,26 +102,35 @@ func startAdminServer(t *testing.T) adminServer {
 			t.Errorf("nodalmerge did not stop within 20 s of SIGTERM")
 		}
 	})
-	var b [2]string
 	select {
-	case b = <-banner:
+	case b := <-banner:
+		b.pid = cmd.Process.Pid
+		return b
 	case err := <-done:
 		done <- err
 		t.Fatalf("nodalmerge exited before its banner: %v\n%s", err, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("no banner within 30 s\n%s", stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no banner within 60 s\n%s", stderr.String())
 	}
-	state := b[1]
+	return nodeBanner{}
+}
+
+// startAdminServer runs one node with its development defaults, like
+// startServer; the operator material is what the node wrote into its
+// state folder.
+func startAdminServer(t *testing.T) adminServer {
+	t.Helper()
+	b := launchNode(t, t.TempDir())
 	cert, key := pki.ClientFiles(pki.DevOperatorName)
-	m, err := pki.Load(filepath.Join(state, "tls", pki.CAFile), filepath.Join(state, "tls", cert), filepath.Join(state, "tls", key))
+	m, err := pki.Load(filepath.Join(b.state, "tls", pki.CAFile), filepath.Join(b.state, "tls", cert), filepath.Join(b.state, "tls", key))
 	if err != nil {
 		t.Fatalf("operator TLS material the node wrote: %v", err)
 	}
-	tok, err := os.ReadFile(filepath.Join(state, "bootstrap-operator.token"))
+	tok, err := os.ReadFile(filepath.Join(b.state, "bootstrap-operator.token"))
 	if err != nil {
 		t.Fatalf("bootstrap token the node wrote: %v", err)
 	}
-	return adminServer{addr: b[0], pid: cmd.Process.Pid, tls: m.ClientConfig(""), token: strings.TrimSpace(string(tok))}
+	return adminServer{ws: b.ws, addr: b.admin, pid: b.pid, tls: m.ClientConfig(""), token: strings.TrimSpace(string(tok))}
 }
 
 // config is a short run against s.

@@ -1,8 +1,6 @@
 package loadgen
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -45,42 +43,59 @@ type target struct {
 }
 
 func (t Target) resolve() (*target, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, cfgErr("URL", "must be ws://host:port or wss://host:port, got %q", t.URL)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, cfgErr("URL", "must not have a query or fragment, got %q", t.URL)
-	}
-	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/ws")
-	if path != "" {
-		return nil, cfgErr("URL", "must be the server's base URL (rooms are at /ws/{room}), got path %q", u.Path)
+	base, err := parseBaseURL("URL", t.URL)
+	if err != nil {
+		return nil, err
 	}
 	if t.ServerPID < 0 {
 		return nil, cfgErr("ServerPID", "must not be negative, got %d", t.ServerPID)
 	}
-	prefix := t.RoomPrefix
+	prefix, err := checkRoomPrefix(t.RoomPrefix)
+	if err != nil {
+		return nil, err
+	}
+	log := t.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &target{base: base, pid: t.ServerPID, prefix: runPrefix(prefix) + "-", log: log}, nil
+}
+
+// parseBaseURL checks a server's WebSocket base URL ("ws://host:port",
+// a trailing "/ws" or "/ws/" accepted) and answers "ws://host:port/ws/";
+// field names the config field in errors.
+func parseBaseURL(field, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return "", cfgErr(field, "must be ws://host:port or wss://host:port, got %q", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", cfgErr(field, "must not have a query or fragment, got %q", raw)
+	}
+	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/ws")
+	if path != "" {
+		return "", cfgErr(field, "must be the server's base URL (rooms are at /ws/{room}), got path %q", u.Path)
+	}
+	return u.Scheme + "://" + u.Host + "/ws/", nil
+}
+
+// checkRoomPrefix answers the prefix ("bench" when empty) if it is made of
+// room-name characters.
+func checkRoomPrefix(prefix string) (string, error) {
 	if prefix == "" {
 		prefix = "bench"
 	}
 	for _, r := range prefix {
 		if !strings.ContainsRune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~", r) {
-			return nil, cfgErr("RoomPrefix", "may use only letters, digits and -._~, got %q", prefix)
+			return "", cfgErr("RoomPrefix", "may use only letters, digits and -._~, got %q", prefix)
 		}
 	}
-	var run [4]byte
-	_, _ = rand.Read(run[:]) // crypto/rand.Read never fails
-	log := t.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &target{
-		base:   u.Scheme + "://" + u.Host + "/ws/",
-		pid:    t.ServerPID,
-		prefix: prefix + "-" + hex.EncodeToString(run[:]) + "-",
-		log:    log,
-	}, nil
+	return prefix, nil
 }
 
+// roomName is the name of the run's i-th room, as the admin API and room
+// tokens name it.
+func (t *target) roomName(i int) string { return fmt.Sprintf("%sroom%d", t.prefix, i) }
+
 // room is the URL of the run's i-th room.
-func (t *target) room(i int) string { return fmt.Sprintf("%s%sroom%d", t.base, t.prefix, i) }
+func (t *target) room(i int) string { return t.base + t.roomName(i) }

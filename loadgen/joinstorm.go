@@ -2,10 +2,10 @@ package loadgen
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +34,23 @@ type JoinstormConfig struct {
 	// MaxConnections, with Hold, stops dialing once this many sessions
 	// are open (0: no limit but Duration).
 	MaxConnections int
+	// Locked locks every room before the storm: the tool sets a room key
+	// (RoomService.SetRoomKey) and locks the room to it (LockRoom
+	// "own-keys") through Admin, and every session's hello carries a
+	// token signed offline with that key for the session's own keypair.
+	// Tokens are signed before the clock starts, so the figure is the
+	// server's admission (a signature check per hello) and not the
+	// generator's signing. With Hold, MaxConnections is required: each
+	// held session is a distinct peer with its own pre-signed token.
+	Locked bool
+	// Admin is the admin API that sets the room key and locks the rooms
+	// (Locked only; the calls go to Admin.Addrs[0]). The token needs
+	// room.admin.
+	Admin AdminTarget
+	// RoomKeySeed is the hex of the room key's 32-byte Ed25519 seed
+	// (Locked only); empty makes a fresh key. A secret: it never appears
+	// in reports or errors (the key's kid does).
+	RoomKeySeed string
 }
 
 // DefaultJoinstormConfig: 16 dialers into one room for 10 s, closing each
@@ -59,6 +76,13 @@ func (c *JoinstormConfig) validate() error {
 		return cfgErr("MaxConnections", "must not be negative, got %d", c.MaxConnections)
 	case c.MaxConnections > 0 && !c.Hold:
 		return cfgErr("MaxConnections", "only applies with Hold")
+	case !c.Locked && c.RoomKeySeed != "":
+		return cfgErr("RoomKeySeed", "only applies with Locked")
+	case c.Locked && c.Hold && c.MaxConnections == 0:
+		return cfgErr("MaxConnections", "is required with Hold and Locked: every held session needs a token signed before the storm")
+	}
+	if c.Locked {
+		return c.Admin.validate()
 	}
 	return nil
 }
@@ -74,7 +98,10 @@ type JoinstormResult struct {
 	// Latency is dial start → welcome read (TCP connect, upgrade, hello).
 	Latency LatencySummary `json:"latency"`
 	Held    int            `json:"held"` // sessions open at the end (Hold)
-	Server  *ProcessUsage  `json:"server,omitempty"`
+	// PresignSeconds is the time spent signing tokens (Locked), before
+	// the clock.
+	PresignSeconds float64       `json:"presign_seconds,omitempty"`
+	Server         *ProcessUsage `json:"server,omitempty"`
 	// Generator is this process over the same window.
 	Generator *ProcessUsage `json:"generator,omitempty"`
 	Warnings  []string      `json:"warnings"`
@@ -89,6 +116,11 @@ type JoinstormSettings struct {
 	DurationSecs   float64 `json:"duration_seconds"`
 	Hold           bool    `json:"hold"`
 	MaxConnections int     `json:"max_connections"`
+	// RoomPrefix names the rooms: <room_prefix>-room0, -room1, ...
+	RoomPrefix string `json:"room_prefix"`
+	// Locked rooms admit only tokens of the room key RoomKeyID.
+	Locked    bool   `json:"locked"`
+	RoomKeyID string `json:"room_key_id,omitempty"`
 }
 
 // stormErrors counts failures by text.
@@ -133,18 +165,29 @@ func RunJoinstorm(ctx context.Context, cfg JoinstormConfig) (*JoinstormResult, e
 	res := &JoinstormResult{
 		Scenario: "joinstorm",
 		Config: JoinstormSettings{URL: cfg.URL, Rooms: cfg.Rooms, Concurrency: cfg.Concurrency,
-			DurationSecs: cfg.Duration.Seconds(), Hold: cfg.Hold, MaxConnections: cfg.MaxConnections},
+			DurationSecs: cfg.Duration.Seconds(), Hold: cfg.Hold, MaxConnections: cfg.MaxConnections,
+			RoomPrefix: strings.TrimSuffix(t.prefix, "-"), Locked: cfg.Locked},
 		Warnings: []string{},
+	}
+	var key *roomKey
+	if cfg.Locked {
+		if key, err = lockStormRooms(ctx, &cfg, t); err != nil {
+			return nil, err
+		}
+		res.Config.RoomKeyID = key.kid
 	}
 	// Closing a dialer's session is not part of its handshake latency
 	// but is part of the storm's cost, as for a real reconnecting client.
 	// Without Hold a dialer reuses one key (a client reconnecting); with
 	// Hold every session gets its own, so each is a distinct peer.
-	keys := make([]ed25519.PrivateKey, cfg.Concurrency)
-	for i := range keys {
-		if keys[i], err = client.GenerateKey(); err != nil {
-			return nil, err
-		}
+	signStart := time.Now()
+	creds, err := newStormCreds(ctx, &cfg, key, t.roomName)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Locked {
+		res.PresignSeconds = time.Since(signStart).Seconds()
+		t.log.Info("tokens signed", "seconds", res.PresignSeconds)
 	}
 
 	var (
@@ -186,21 +229,18 @@ func RunJoinstorm(ctx context.Context, cfg JoinstormConfig) (*JoinstormResult, e
 				if cfg.MaxConnections > 0 && opened.Add(1) > int64(cfg.MaxConnections) {
 					return
 				}
-				key := keys[w]
-				if cfg.Hold {
-					var err error
-					if key, err = client.GenerateKey(); err != nil {
-						errs.add(err)
-						return
-					}
+				d, err := creds.dial(w, i, cfg.Hold)
+				if err != nil {
+					errs.add(err)
+					return
 				}
-				room := t.room((w + i*cfg.Concurrency) % cfg.Rooms)
 				dctx, dcancel := context.WithTimeout(context.Background(), dialTimeout)
 				t0 := time.Now()
-				conn, err := client.Dial(dctx, room, client.Options{Key: key, Subscribe: publisherSubscribe, PeerType: "bench"})
+				conn, err := client.Dial(dctx, t.room(d.room), client.Options{Key: d.key, Token: d.token, Subscribe: publisherSubscribe, PeerType: "bench"})
 				lat := time.Since(t0)
 				dcancel()
 				if err != nil {
+					creds.release(d)
 					opened.Add(-1)
 					failures.Add(1)
 					errs.add(err)
@@ -265,4 +305,33 @@ func RunJoinstorm(ctx context.Context, cfg JoinstormConfig) (*JoinstormResult, e
 		res.Warnings = append(res.Warnings, "RSS is the server's resident memory: the Go runtime keeps freed memory for a while, so the delta per connection is an upper bound")
 	}
 	return res, nil
+}
+
+// lockStormRooms makes the room key and locks the storm's rooms to it.
+func lockStormRooms(ctx context.Context, cfg *JoinstormConfig, t *target) (*roomKey, error) {
+	key, err := parseRoomKeySeed(cfg.RoomKeySeed)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := cfg.Admin.dial(0)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rooms := make([]string, cfg.Rooms)
+	for i := range rooms {
+		rooms[i] = t.roomName(i)
+	}
+	t.log.Info("locking rooms", "rooms", len(rooms), "kid", key.kid, "admin", cfg.Admin.Addrs[0])
+	if err := key.lockRooms(ctx, &cfg.Admin, conn, setupCallTimeout, rooms); err != nil {
+		return nil, err
+	}
+	// The URL may be a follower's, which applies the locks a little
+	// after the leader answered.
+	if err := forEach(ctx, len(rooms), defaultDialConcurrency, func(ctx context.Context, i int) error {
+		return awaitLocked(ctx, t.room(i), setupCallTimeout)
+	}); err != nil {
+		return nil, err
+	}
+	return key, nil
 }

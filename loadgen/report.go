@@ -146,6 +146,9 @@ func (r *JoinstormResult) WriteTable(w io.Writer) error {
 		mode = "hold open"
 	}
 	t.row("shape", "%d dialer(s) into %d room(s), %s", c.Concurrency, c.Rooms, mode)
+	if c.Locked {
+		t.row("admission", "rooms locked to their own key %s; every hello carries a token signed for its peer (%.3f s signing before the window)", c.RoomKeyID, r.PresignSeconds)
+	}
 	t.row("window", "%.2f s", r.WindowSeconds)
 	t.row("handshakes", "%.0f /s  (%d ok, %d failed)", r.HandshakesPerSec, r.Handshakes, r.Failures)
 	t.latency("handshake latency", r.Latency)

@@ -134,13 +134,13 @@ func (a *admission) admit(room string, h *protocol.Hello) (*dataplane.Grant, err
 func (a *admission) check(room string, h *protocol.Hello) (*dataplane.Grant, string) {
 	now := a.now()
 	peer, err := hex.DecodeString(h.Pubkey)
-	if err != nil { // ParseHello checked the shape
-		return nil, token.MalformedField("pubkey")
+	if err != nil { // ParseHello checked the shape; no token can match it
+		return nil, token.ReasonPeerMismatch
 	}
 	tok, perr := token.ParseRoomToken(h.Token)
 	var terr *token.Error
-	if perr != nil && !errors.As(perr, &terr) {
-		return nil, token.ReasonMalformed
+	if perr != nil && !errors.As(perr, &terr) { // ParseRoomToken fails with *token.Error only
+		return nil, token.MalformedField(token.FieldToken)
 	}
 	if tok == nil {
 		if perr != nil && terr.Reason != token.ReasonRoomLocked {

@@ -27,8 +27,10 @@ type adminFlags struct {
 	token, tokenFile       string
 }
 
-func (a *adminFlags) register(f *pflag.FlagSet) {
-	f.StringSliceVar(&a.addrs, "admin", []string{"127.0.0.1:7879"}, "admin gRPC address(es) host:port[,host:port]; clients are spread over them round robin")
+// register adds the flags; addrHelp says what the scenario does with the
+// --admin addresses.
+func (a *adminFlags) register(f *pflag.FlagSet, addrHelp string) {
+	f.StringSliceVar(&a.addrs, "admin", []string{loadgen.DefaultAdminAddr}, addrHelp)
 	f.StringVar(&a.stateDir, "state-dir", ".nodalmerge", "state folder whose TLS material and bootstrap token are the defaults below")
 	f.StringVar(&a.tlsCA, "tls-ca", "", "cluster CA bundle (default STATE-DIR/tls/ca.pem)")
 	f.StringVar(&a.tlsCert, "tls-cert", "", "operator client certificate (default STATE-DIR/tls/operator.pem)")
@@ -37,8 +39,8 @@ func (a *adminFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&a.token, "token", "", "the operator token itself; visible in the process list, so prefer "+envToken+" or --token-file")
 }
 
-// load fills cfg's TLS and Token from the flags.
-func (a *adminFlags) load(f *pflag.FlagSet, cfg *loadgen.AdminConfig) error {
+// load fills cfg from the flags.
+func (a *adminFlags) load(f *pflag.FlagSet, cfg *loadgen.AdminTarget) error {
 	orState := func(v string, name ...string) string {
 		if v != "" {
 			return v
@@ -80,6 +82,9 @@ func (a *adminFlags) callerToken(fileGiven bool, path string) (string, error) {
 	}
 	return tok, nil
 }
+
+// adminTargetFields maps AdminTarget's fields to the flags of adminFlags.
+var adminTargetFields = map[string]string{"Addrs": "--admin", "TLS": "--tls-cert", "Token": "--token"}
 
 // adminFields maps AdminConfig's fields to flags.
 var adminFields = map[string]string{
@@ -130,7 +135,7 @@ func newAdminCommand(c *common, reads bool) *cobra.Command {
 		if err := c.validateJSONPath(); err != nil {
 			return err
 		}
-		if err := conn.load(cmd.Flags(), &cfg); err != nil {
+		if err := conn.load(cmd.Flags(), &cfg.AdminTarget); err != nil {
 			return err
 		}
 		cfg.Read = loadgen.AdminRead(read)
@@ -143,7 +148,7 @@ func newAdminCommand(c *common, reads bool) *cobra.Command {
 		return c.finish(res)
 	}
 	f := cmd.Flags()
-	conn.register(f)
+	conn.register(f, "admin gRPC address(es) host:port[,host:port]; clients are spread over them round robin")
 	f.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients, each calling back to back")
 	f.IntVar(&cfg.ClientsPerConn, "clients-per-conn", cfg.ClientsPerConn, "clients sharing one gRPC connection (1 = a connection each)")
 	f.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "time calling before measuring")

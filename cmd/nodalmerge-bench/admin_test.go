@@ -116,3 +116,53 @@ func TestAdminTokenPrecedence(t *testing.T) {
 		t.Errorf("empty file: %v", err)
 	}
 }
+
+// TestSecurityBadFlagsNameTheFlag: the locked-room and revoke scenarios
+// map their config errors back to flags, and never echo a seed.
+func TestSecurityBadFlagsNameTheFlag(t *testing.T) {
+	state := stateDir(t, "tok")
+	seed := strings.Repeat("ab", 31) + "zz"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"joinstorm", "--room-key-seed", strings.Repeat("00", 32)}, "invalid --room-key-seed: only applies with Locked"},
+		{[]string{"joinstorm", "--locked", "--hold"}, "invalid --connections: is required with Hold and Locked"},
+		{[]string{"joinstorm", "--locked", "--admin", "nohost"}, "invalid --admin: must be host:port"},
+		{[]string{"joinstorm", "--locked", "--room-key-seed", seed}, "invalid --room-key-seed: must be hex digits"},
+		{[]string{"joinstorm", "--locked", "--room-key-seed", "abcd"}, "invalid --room-key-seed: must be 64 hex digits"},
+		{[]string{"joinstorm", "--locked", "--tls-ca", "/nonexistent/ca.pem"}, "--tls-ca/--tls-cert/--tls-key"},
+		{[]string{"revoke", "--sessions", "0"}, "invalid --sessions: must be at least 1"},
+		{[]string{"revoke", "--peers", "400"}, "invalid --peers: must be between 1 and the sessions (300)"},
+		{[]string{"revoke", "--by", "key"}, `invalid --by: must be "token" or "peer"`},
+		{[]string{"revoke", "--rounds", "0"}, "invalid --rounds"},
+		{[]string{"revoke", "--close-timeout", "0s"}, "invalid --close-timeout"},
+		{[]string{"revoke", "--url", "ws://127.0.0.1:1,http://127.0.0.1:2"}, "invalid --url: must be ws://"},
+		{[]string{"revoke", "--room-key-seed", seed}, "invalid --room-key-seed"},
+		{[]string{"revoke", "--server-pid", "5"}, "invalid --server-pid"},
+		{[]string{"revoke", "--token-file", "/nonexistent/token"}, "--token-file: read the operator token"},
+		{[]string{"revoke", "extra"}, "takes no arguments"},
+	} {
+		_, _, err := run(t, append(c.args, "--state-dir", state)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want it to contain %q", c.args, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), seed) {
+			t.Errorf("%v: the error carries the seed: %v", c.args, err)
+		}
+	}
+}
+
+// TestRevokeUnreachable runs revoke for real against an admin port
+// nothing listens on: setting the first room's key fails, and the command
+// says where and why without the token.
+func TestRevokeUnreachable(t *testing.T) {
+	state := stateDir(t, "secret-token")
+	_, _, err := run(t, "revoke", "-q", "--state-dir", state, "--admin", "127.0.0.1:1", "--url", "ws://127.0.0.1:1", "--sessions", "2")
+	if err == nil || !strings.Contains(err.Error(), "set-room-key on room bench-") || !strings.Contains(err.Error(), "via 127.0.0.1:1 failed: UNAVAILABLE") {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(err.Error(), "secret-token") {
+		t.Errorf("error names the token: %v", err)
+	}
+}

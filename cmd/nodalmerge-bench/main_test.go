@@ -32,7 +32,8 @@ func TestHelpDocumentsFlagsAndExamples(t *testing.T) {
 	for cmd, want := range map[string][]string{
 		"fanout":    {"--subscribers", "--publishers", "--rate", "--window", "--payload", "--warmup", "--duration", "--samples", "--presign", "--server-pid", "--json", "Examples:", "Centrifugo"},
 		"ingest":    {"--publishers", "--pack-size", "--window", "Examples:"},
-		"joinstorm": {"--concurrency", "--hold", "--connections", "--rooms", "Examples:"},
+		"joinstorm": {"--concurrency", "--hold", "--connections", "--rooms", "Examples:", "--locked", "--room-key-seed", "--admin", "--token-file", "own-keys"},
+		"revoke":    {"--url", "--sessions", "--peers", "--by", "--rounds", "--close-timeout", "--room-key-seed", "--admin", "--tls-ca", "TokenService.Revoke", "4003", "Examples:", "three-node.sh security"},
 	} {
 		out, _, err := run(t, cmd, "--help")
 		if err != nil {
@@ -68,6 +69,7 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"joinstorm", "extra"}, "takes no arguments"},
 		{[]string{"fanout", "--window", "many"}, `invalid argument "many" for "--window"`},
 		{[]string{"fanout", "--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"fanout", "--url", "ws://a:1,ws://b:2"}, "invalid --url"},
 	} {
 		_, _, err := run(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -30,7 +30,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "nodalmerge-bench",
 		Short: "Load generator for a running nodalmerge server",
 		Long: "nodalmerge-bench drives a running `nodalmerge serve` through its public WebSocket\n" +
-			"protocol (fanout, ingest, joinstorm) or its gRPC admin API (admin-writes, admin-reads)\n" +
+			"protocol (fanout, ingest, joinstorm, revoke) or its gRPC admin API (admin-writes, admin-reads)\n" +
 			"and reports throughput and latency as a table (and as JSON with --json).\n\n" +
 			"For the WebSocket scenarios start the server without per-peer rate limits, or\n" +
 			"publishers are closed with 4008:\n" +
@@ -49,7 +49,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&c.roomPrefix, "room-prefix", "bench", "room name prefix (a random run id follows, so every run uses fresh rooms)")
 	pf.BoolVarP(&c.quiet, "quiet", "q", false, "no progress messages on stderr")
 	root.AddCommand(newFanoutCommand(c), newIngestCommand(c), newJoinstormCommand(c))
-	root.AddCommand(newAdminCommand(c, false), newAdminCommand(c, true))
+	root.AddCommand(newAdminCommand(c, false), newAdminCommand(c, true), newRevokeCommand(c))
 	return root
 }
 

@@ -99,28 +99,42 @@ func newIngestCommand(c *common) *cobra.Command {
 
 func newJoinstormCommand(c *common) *cobra.Command {
 	cfg := loadgen.DefaultJoinstormConfig()
+	var conn adminFlags
 	cmd := &cobra.Command{
 		Use:   "joinstorm",
 		Short: "Concurrent dialers open sessions (hello → welcome) as fast as possible",
 		Long: "joinstorm runs --concurrency dialers for --duration; each opens a session (TCP, upgrade,\n" +
 			"hello, welcome) to one of --rooms rooms and closes it after the welcome, or with --hold keeps\n" +
 			"it open to measure the server's memory per idle connection (needs --server-pid).\n" +
-			"Reports handshakes/s and handshake latency.",
+			"Reports handshakes/s and handshake latency.\n\n" +
+			"--locked measures admission to locked rooms: before the storm the tool sets a room key on\n" +
+			"every room (RoomService.SetRoomKey) and locks it (LockRoom, mode own-keys) through the admin\n" +
+			"API (--admin and the operator flags, as for admin-writes; the token needs room.admin), then\n" +
+			"signs, offline, one token per dialer and room (per session with --hold, which then needs\n" +
+			"--connections). Every hello carries its token, so each handshake includes the server's\n" +
+			"signature check; the signing happens before the clock starts.",
 		Example: "  nodalmerge-bench joinstorm --concurrency 32 --duration 5s\n\n" +
 			"  # memory per idle connection: 10000 sessions over 100 rooms\n" +
-			"  nodalmerge-bench joinstorm --hold --connections 10000 --rooms 100 --duration 60s --server-pid $(pgrep -n nodalmerge)",
+			"  nodalmerge-bench joinstorm --hold --connections 10000 --rooms 100 --duration 60s --server-pid $(pgrep -n nodalmerge)\n\n" +
+			"  # the same storm into locked rooms (operator material from ./.nodalmerge)\n" +
+			"  nodalmerge-bench joinstorm --locked --concurrency 32 --duration 5s --server-pid $(pgrep -n nodalmerge)",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := c.validateJSONPath(); err != nil {
 				return err
 			}
 			cfg.Target = c.target()
+			if cfg.Locked {
+				if err := conn.load(cmd.Flags(), &cfg.Admin); err != nil {
+					return err
+				}
+			}
 			res, err := loadgen.RunJoinstorm(cmd.Context(), cfg)
 			if err != nil {
-				return flagError(err, map[string]string{
+				return flagError(err, withAdminTarget(map[string]string{
 					"Rooms": "--rooms", "Concurrency": "--concurrency", "Duration": "--duration",
-					"MaxConnections": "--connections",
-				})
+					"MaxConnections": "--connections", "RoomKeySeed": "--room-key-seed",
+				}))
 			}
 			return c.finish(res)
 		},
@@ -131,5 +145,22 @@ func newJoinstormCommand(c *common) *cobra.Command {
 	f.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to keep dialing")
 	f.BoolVar(&cfg.Hold, "hold", false, "keep every session open until the end (memory per idle connection)")
 	f.IntVar(&cfg.MaxConnections, "connections", 0, "with --hold: stop dialing after this many open sessions (0 = until --duration)")
+	f.BoolVar(&cfg.Locked, "locked", false, "lock the rooms to a room key first (admin API) and send a pre-signed token in every hello")
+	f.StringVar(&cfg.RoomKeySeed, roomKeySeedFlag, "", roomKeySeedHelp)
+	conn.register(f, "with --locked: admin gRPC address host:port that sets the room keys and locks")
 	return cmd
+}
+
+// The room key seed flag of the locked-room scenarios.
+const (
+	roomKeySeedFlag = "room-key-seed"
+	roomKeySeedHelp = "hex of the room key's 32-byte Ed25519 seed, to sign tokens with a known key (default: a fresh key); visible in the process list"
+)
+
+// withAdminTarget adds the admin connection's fields to a field → flag map.
+func withAdminTarget(fields map[string]string) map[string]string {
+	for k, v := range adminTargetFields {
+		fields[k] = v
+	}
+	return fields
 }

@@ -4,14 +4,22 @@
 # (processes and files) when it exits.
 #
 #   loadgen/scripts/three-node.sh                  # start, run the admin-API figures, stop
+#   loadgen/scripts/three-node.sh security         # start, run the locked-room and revocation figures, stop
 #   loadgen/scripts/three-node.sh CMD [ARGS...]    # start, run CMD with the variables below, stop
 #   loadgen/scripts/three-node.sh bash             # start and keep it up in a sub-shell
 #
 # CMD sees: NM (server binary), NMB (nodalmerge-bench), NM_WORK (the
 # folder), NM_LEADER (admin address of node 1, the bootstrapped leader),
-# NM_ADMIN_ALL (the three admin addresses, comma-separated),
-# NM_LEADER_PID, NM_CONN (the --tls-ca/--tls-cert/--tls-key/--token-file
-# flags of an operator, for nodalmerge-bench admin-* and nodalmerge admin).
+# NM_ADMIN_ALL (the three admin addresses, comma-separated), NM_FOLLOWER
+# (admin address of node 2), NM_WS_LEADER (node 1's WebSocket URL),
+# NM_WS_ALL (the three WebSocket URLs, comma-separated), NM_LEADER_PID,
+# NM_CONN (the --tls-ca/--tls-cert/--tls-key/--token-file flags of an
+# operator, for nodalmerge-bench admin-*, joinstorm --locked and revoke,
+# and for nodalmerge admin). For example, revocation across the cluster:
+#
+#   loadgen/scripts/three-node.sh bash
+#   $NMB revoke --url "$NM_WS_ALL" --admin "$NM_LEADER" $NM_CONN --sessions 300 --rounds 5
+#   $NMB revoke --url "$NM_WS_ALL" --admin "$NM_FOLLOWER" $NM_CONN --by peer --peers 100
 #
 # Environment: NM (default /tmp/nm) and NMB (default /tmp/nmb) are built
 # from this tree unless SKIP_BUILD=1; BASE_PORT (default 7878) gives node k
@@ -85,7 +93,10 @@ start_node() {
 
 NM_LEADER=127.0.0.1:$(port 1 1)
 NM_LEADER_METRICS=127.0.0.1:$(port 1 3)
-NM_ADMIN_ALL=$NM_LEADER,127.0.0.1:$(port 2 1),127.0.0.1:$(port 3 1)
+NM_FOLLOWER=127.0.0.1:$(port 2 1)
+NM_ADMIN_ALL=$NM_LEADER,$NM_FOLLOWER,127.0.0.1:$(port 3 1)
+NM_WS_LEADER=ws://127.0.0.1:$(port 1 0)
+NM_WS_ALL=$NM_WS_LEADER,ws://127.0.0.1:$(port 2 0),ws://127.0.0.1:$(port 3 0)
 NM_CONN="--tls-ca $NM_WORK/ca/ca.pem --tls-cert $NM_WORK/ops/bench.pem --tls-key $NM_WORK/ops/bench-key.pem --token-file $NM_WORK/d1/bootstrap-operator.token"
 
 start_node 1 --bootstrap
@@ -105,7 +116,30 @@ for _ in $(seq 300); do
 done
 # shellcheck disable=SC2086
 "$NM" admin --admin "$NM_LEADER" $NM_CONN members
-export NM NMB NM_WORK NM_LEADER NM_LEADER_METRICS NM_ADMIN_ALL NM_LEADER_PID NM_CONN
+export NM NMB NM_WORK NM_LEADER NM_FOLLOWER NM_LEADER_METRICS NM_ADMIN_ALL NM_WS_LEADER NM_WS_ALL NM_LEADER_PID NM_CONN
+
+# figure runs one nodalmerge-bench figure with the operator flags, under
+# a header with the load average.
+figure() {
+	echo
+	echo "### $*   [load average: $(cut -d' ' -f1-3 /proc/loadavg)]"
+	# shellcheck disable=SC2086
+	"$NMB" "$@" -q $NM_CONN || echo "(the run above had errors)"
+}
+
+# The locked-room and revocation figures of loadgen/DESIGN.md ("Locked
+# rooms and revocation"). SESSIONS (default 300) and ROUNDS (default 5)
+# shape the revoke runs.
+if [[ ${1:-} == security ]]; then
+	s=${SESSIONS:-300} r=${ROUNDS:-5}
+	figure joinstorm --url "$NM_WS_LEADER" --server-pid "$NM_LEADER_PID" --duration "$DURATION" --concurrency 16
+	figure joinstorm --url "$NM_WS_LEADER" --server-pid "$NM_LEADER_PID" --duration "$DURATION" --concurrency 16 --locked --admin "$NM_LEADER"
+	figure revoke --url "$NM_WS_ALL" --admin "$NM_LEADER" --sessions "$s" --rounds "$r" --by token
+	figure revoke --url "$NM_WS_ALL" --admin "$NM_LEADER" --sessions "$s" --rounds "$r" --by peer
+	figure revoke --url "$NM_WS_ALL" --admin "$NM_FOLLOWER" --sessions "$s" --rounds "$r" --by token
+	figure revoke --url "$NM_WS_ALL" --admin "$NM_LEADER" --sessions "$s" --rounds "$r" --by peer --peers "$s"
+	exit
+fi
 
 if [[ $# -gt 0 ]]; then
 	"$@"
@@ -113,18 +147,13 @@ if [[ $# -gt 0 ]]; then
 fi
 
 # The admin-API figures of loadgen/DESIGN.md ("Admin API").
-figure() {
-	echo
-	echo "### $*   [load average: $(cut -d' ' -f1-3 /proc/loadavg)]"
-	# shellcheck disable=SC2086
-	"$NMB" "$@" -q $NM_CONN --server-pid "$NM_LEADER_PID" --duration "$DURATION" || echo "(the run above had errors)"
-}
-figure admin-writes --admin "$NM_LEADER" --clients 1
-figure admin-writes --admin "$NM_LEADER" --clients 64
-figure admin-writes --admin "$NM_ADMIN_ALL" --clients 64
-figure admin-reads --admin "$NM_LEADER" --clients 1
-figure admin-reads --admin "$NM_LEADER" --clients 1 --stale
-figure admin-reads --admin "$NM_LEADER" --clients 64
-figure admin-reads --admin "$NM_LEADER" --clients 64 --stale
-figure admin-reads --admin "$NM_ADMIN_ALL" --clients 64
-figure admin-reads --admin "$NM_ADMIN_ALL" --clients 64 --stale
+admin_figure() { figure "$@" --server-pid "$NM_LEADER_PID" --duration "$DURATION"; }
+admin_figure admin-writes --admin "$NM_LEADER" --clients 1
+admin_figure admin-writes --admin "$NM_LEADER" --clients 64
+admin_figure admin-writes --admin "$NM_ADMIN_ALL" --clients 64
+admin_figure admin-reads --admin "$NM_LEADER" --clients 1
+admin_figure admin-reads --admin "$NM_LEADER" --clients 1 --stale
+admin_figure admin-reads --admin "$NM_LEADER" --clients 64
+admin_figure admin-reads --admin "$NM_LEADER" --clients 64 --stale
+admin_figure admin-reads --admin "$NM_ADMIN_ALL" --clients 64
+admin_figure admin-reads --admin "$NM_ADMIN_ALL" --clients 64 --stale
