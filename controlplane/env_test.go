@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,6 +187,20 @@ func (c *fakeCluster) Apply(_ context.Context, cmd *statev1.Command) (uint64, er
 		c.ticks = append(c.ticks, k.PutTick.GetTick())
 	case *statev1.Command_PutMember:
 		c.members = append(c.members, k.PutMember.GetMember())
+	case *statev1.Command_PutQuery:
+		// Replace by name or insert in name order, stamped as the state
+		// machine stamps it (raftstore tests the real rules).
+		r := c.room(k.PutQuery.GetRoom())
+		q := proto.Clone(k.PutQuery.GetQuery()).(*statev1.RegisteredQuery)
+		q.CreatedUnixMs, q.RaftIndex = cmd.GetProposedUnixMs(), c.index
+		i, found := slices.BinarySearchFunc(r.Queries, q.GetName(), func(e *statev1.RegisteredQuery, name string) int {
+			return strings.Compare(e.GetName(), name)
+		})
+		if found {
+			r.Queries[i] = q
+		} else {
+			r.Queries = slices.Insert(r.Queries, i, q)
+		}
 	}
 	return c.index, nil
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 	"github.com/nodalmerge/nodalmerge-go/pki"
 	"github.com/nodalmerge/nodalmerge-go/token"
 )
@@ -31,6 +32,15 @@ func historySeeds(pack string, d diamond) []string {
 		`{"room":"r1","from_lamport":"2","to_lamport":"2","limit":1,"after_id":"` + d.left.String() + `"}`,
 		`{"room":"r1","from_lamport":"3","to_lamport":"1"}`,
 	}
+}
+
+// projectionSeeds are payloads for query.register and projection.* over
+// room r1.
+var projectionSeeds = []string{
+	`{"room":"r1","name":"all","path_glob":"world/**","description":"every world key"}`,
+	`{"room":"r1","name":"all","min_raft_index":"1"}`, `{"room":"r1","name":"all"}`,
+	`{"room":"r1","name":"all","path_prefix":"world/","limit":1,"from_path":"world/l"}`,
+	`{"room":"r1","name":"x","path_glob":"a//b"}`, `{"room":"r1","name":"-x"}`,
 }
 
 // FuzzDispatcherCall feeds arbitrary frames for every registered command
@@ -93,6 +103,18 @@ func FuzzHandlerValidation(f *testing.F) {
 				f.Add(uint8(i), []byte(seed))
 			}
 		}
+		if cmd.Name == registerQueryCommand || strings.HasPrefix(cmd.Name, "projection.") {
+			for _, seed := range projectionSeeds {
+				f.Add(uint8(i), []byte(seed))
+			}
+		}
+	}
+	// A registered query over r1, so the projection seeds reach a build
+	// and a read.
+	if _, err := e.cluster.Apply(callCtx(f), &statev1.Command{ProposedUnixMs: 1, Kind: &statev1.Command_PutQuery{PutQuery: &statev1.PutQuery{
+		Room: "r1", Query: &statev1.RegisteredQuery{Name: "all", PathGlob: "world/**"},
+	}}}); err != nil {
+		f.Fatal(err)
 	}
 	claims := e.operatorClaims(everyCap...)
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {

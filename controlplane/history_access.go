@@ -35,13 +35,17 @@ const (
 // Room history is not replicated through Raft (invariant 3): each node
 // holds its own copy, so these run on the node that was called and are
 // never forwarded to the leader (route.go's nodeLocal). Projections are
-// built from history, so they belong here too.
+// built from history and cached per node, so building, reading and
+// dropping one belong here too. projection.list does not: it answers the
+// registered queries, which are replicated state, so it is read on the
+// leader like every read, and the node called adds its own build state
+// (an overlay).
 func historyCommand(name string) bool {
 	switch name {
 	case "archive.describe", "archive.validate", "archive.import", "archive.export",
 		"graph.get-frontier", "graph.get-causal-parents", "graph.compute-sync-diff",
 		"replay.read-range",
-		"projection.read", "projection.list", "projection.build", "projection.invalidate":
+		"projection.read", "projection.build", "projection.invalidate":
 		return true
 	}
 	return false

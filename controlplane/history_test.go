@@ -427,11 +427,6 @@ func TestCommandsNotInThisRelease(t *testing.T) {
 	disp := NewDispatcher(e.srv)
 	conn := e.dial(t, e.pki.Operator(t, "alice"))
 	want := map[string]string{
-		"projection.read":             noProjections,
-		"projection.list":             noProjections,
-		"projection.build":            noProjections,
-		"projection.invalidate":       noProjections,
-		"query.register":              noQueries,
 		"topology.create-child":       noLineage,
 		"topology.describe-lineage":   noLineage,
 		"topology.list-children":      noLineage,

@@ -15,49 +15,26 @@ import (
 )
 
 // queryService reads a room's history graph on this node (graph.*,
-// replay.read-range). Registered queries and projections have no state to
-// act on in this release; their commands answer UNIMPLEMENTED once the
-// interceptors (or the WebSocket door) have authorized the call, so their
-// deny path is exactly every other command's.
+// replay.read-range) and serves registered queries and their projections
+// (projection_service.go). The projections it builds are kept in this
+// node's cache: they are derived from this node's copy of the history,
+// which Raft never carries.
 type queryService struct {
 	adminv1.UnimplementedQueryServiceServer
 	s *Server
+	// projections are this node's builds (bounded LRU; the zero value is
+	// ready).
+	projections projectionCache
 }
 
-// Messages of the commands this release does not implement: they say
-// what is missing, so a caller is not left guessing at its request.
-const (
-	noProjections = "projections are not available in this release"
-	noQueries     = "registered queries are not available in this release"
-)
-
 // notInRelease is the UNIMPLEMENTED answer of a command whose state does
-// not exist yet. The room is still checked, so a bad request reads as one.
+// not exist yet (room lineage). The room is still checked, so a bad
+// request reads as one.
 func notInRelease(command, room, what string) error {
 	if err := checkRoom(command, room); err != nil {
 		return err
 	}
 	return status.Errorf(codes.Unimplemented, "%s: %s", command, what)
-}
-
-func (qs *queryService) ReadProjection(_ context.Context, req *adminv1.ReadProjectionRequest) (*adminv1.ReadProjectionResponse, error) {
-	return nil, notInRelease("projection.read", req.GetRoom(), noProjections)
-}
-
-func (qs *queryService) ListProjections(_ context.Context, req *adminv1.ListProjectionsRequest) (*adminv1.ListProjectionsResponse, error) {
-	return nil, notInRelease("projection.list", req.GetRoom(), noProjections)
-}
-
-func (qs *queryService) RegisterQuery(_ context.Context, req *adminv1.RegisterQueryRequest) (*adminv1.RegisterQueryResponse, error) {
-	return nil, notInRelease("query.register", req.GetRoom(), noQueries)
-}
-
-func (qs *queryService) BuildProjection(_ context.Context, req *adminv1.BuildProjectionRequest) (*adminv1.BuildProjectionResponse, error) {
-	return nil, notInRelease("projection.build", req.GetRoom(), noProjections)
-}
-
-func (qs *queryService) InvalidateProjection(_ context.Context, req *adminv1.InvalidateProjectionRequest) (*adminv1.InvalidateProjectionResponse, error) {
-	return nil, notInRelease("projection.invalidate", req.GetRoom(), noProjections)
 }
 
 func (qs *queryService) GetFrontier(ctx context.Context, req *adminv1.GetFrontierRequest) (*adminv1.GetFrontierResponse, error) {

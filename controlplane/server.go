@@ -96,7 +96,7 @@ type Server struct {
 	// the WebSocket door runs exactly the gRPC handler.
 	handlers map[string]methodHandler
 	// overlays add this node's local facts to an answer the leader gave
-	// (list-rooms, describe-room), by command name.
+	// (list-rooms, describe-room, projection.list), by command name.
 	overlays map[string]func(proto.Message) error
 }
 
@@ -119,6 +119,7 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	rooms := &roomService{s: s}
+	queries := &queryService{s: s}
 	services := []struct {
 		desc *grpc.ServiceDesc
 		impl any
@@ -131,11 +132,12 @@ func NewServer(cfg Config) (*Server, error) {
 		{&adminv1.TickService_ServiceDesc, &tickService{s: s}},
 		{&adminv1.TopologyService_ServiceDesc, &topologyService{s: s}},
 		{&adminv1.ArchiveService_ServiceDesc, &archiveService{s: s}},
-		{&adminv1.QueryService_ServiceDesc, &queryService{s: s}},
+		{&adminv1.QueryService_ServiceDesc, queries},
 		{&adminv1.AuditService_ServiceDesc, &auditService{s: s}},
 	}
 	s.overlays[listRoomsCommand] = rooms.overlayList
 	s.overlays[describeRoomCommand] = rooms.overlayDescribe
+	s.overlays[listProjectionsCommand] = queries.overlayList
 	for _, svc := range services {
 		if err := s.registerService(svc.desc, svc.impl); err != nil {
 			s.metrics.unregister(cfg.Metrics)

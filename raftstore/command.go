@@ -46,6 +46,8 @@ func commandKind(cmd *statev1.Command) string {
 		return "set_drain"
 	case *statev1.Command_EvictPeer:
 		return "evict_peer"
+	case *statev1.Command_PutQuery:
+		return "put_query"
 	default:
 		return "unknown"
 	}

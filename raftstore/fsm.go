@@ -130,6 +130,8 @@ func (f *fsm) apply(cmd *statev1.Command, index uint64) error {
 		err = s.applySetDrain(k.SetDrain)
 	case *statev1.Command_EvictPeer:
 		// An event, not a state change: observers act on it (OnApply).
+	case *statev1.Command_PutQuery:
+		err = s.applyPutQuery(k.PutQuery, now, index)
 	default:
 		err = fmt.Errorf("%w: unknown command kind", ErrInvalidCommand)
 	}

@@ -40,7 +40,7 @@ func randomCommandsTB(t testing.TB, rng *rand.Rand, n int) [][]byte {
 	}
 	add(initCmd("prop", newKey(t, "rt-0", rtPurpose), newKey(t, "op-0", opPurpose)))
 	for i := range n {
-		switch rng.IntN(17) {
+		switch rng.IntN(18) {
 		case 0:
 			add(putMemberCmd(&statev1.Member{NodeId: pick(nodes), RaftAddr: fmt.Sprintf("127.0.0.1:%d", rng.IntN(5)+1), Voter: true}))
 		case 1:
@@ -82,6 +82,10 @@ func randomCommandsTB(t testing.TB, rng *rand.Rand, n int) [][]byte {
 			add(evictCmd(pick(rooms), peers[rng.IntN(len(peers))]))
 		case 16:
 			add(putKeyCmd(newKey(t, fmt.Sprintf("p-%d", i), rtPurpose)))
+		case 17:
+			// A few names per room (so re-registration replaces), and now
+			// and then a pattern that does not compile.
+			add(putQueryCmd(pick(rooms), pick([]string{"q1", "q2", "players"}), pick([]string{"world/**", "intent/*/move", "a//b"})))
 		}
 	}
 	return out
@@ -156,6 +160,13 @@ func TestFSMRandomSequences(t *testing.T) {
 			}
 			if len(a.dump().GetRooms()) == 0 || len(a.dump().GetKeys()) < 3 {
 				t.Fatal("the sequence built no rooms or keys")
+			}
+			queries := 0
+			for _, r := range a.dump().GetRooms() {
+				queries += len(r.GetQueries())
+			}
+			if queries == 0 {
+				t.Fatal("the sequence registered no queries")
 			}
 		})
 	}

@@ -13,9 +13,9 @@ import (
 )
 
 // fuzzBase builds the state fuzzed commands are applied to: a cluster with
-// keys, members and a room with a key, a policy, a revocation and a tick,
-// so that accepting paths are reachable, not only rejections. It returns
-// its snapshot and the seed commands of every kind.
+// keys, members and a room with a key, a policy, a revocation, a tick and
+// a registered query, so that accepting paths are reachable, not only
+// rejections. It returns its snapshot and the seed commands of every kind.
 func fuzzBase(f *testing.F) ([]byte, []*statev1.Command) {
 	rt, op := newKey(f, "rt-1", rtPurpose), newKey(f, "op-1", opPurpose)
 	peer, roomPub := pubKey(f), pubKey(f)
@@ -28,6 +28,7 @@ func fuzzBase(f *testing.F) ([]byte, []*statev1.Command) {
 		at(t0, policyCmd("r", 5, true)),
 		at(t0, revokeCmd(&statev1.Revocation{TokenId: "tok", UntilUnixMs: t0 + 10_000})),
 		at(t0, putTickCmd("r", 50, "")),
+		at(t0, putQueryCmd("r", "players", "world/player/*")),
 	} {
 		mustApply(f, base, uint64(i+1), cmd)
 	}
@@ -53,6 +54,9 @@ func fuzzBase(f *testing.F) ([]byte, []*statev1.Command) {
 		at(t0+1, placeCmd("r", "n2", "n1")),
 		at(t0+1, drainCmd("n2", true)),
 		at(t0+1, evictCmd("r", peer)),
+		at(t0+1, putQueryCmd("r", "players", "world/**")),
+		at(t0+1, putQueryCmd("q", "intents", "intent/*/move")),
+		at(t0+1, putQueryCmd("r", "bad name", "a//b")),
 		{},
 	}
 	return snapshotBytes(f, base), seeds

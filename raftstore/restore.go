@@ -69,7 +69,7 @@ func stateFromSnapshot(snap *statev1.Snapshot) (*state, error) {
 // validateStoredRoom checks a room record against the invariants of state:
 // a valid name and lock, keys with unique kids and unique public keys
 // sorted by kid, a strictly ascending policy timeline, a sorted placement
-// without duplicates.
+// without duplicates, valid registered queries sorted by name.
 func validateStoredRoom(r *statev1.Room) error {
 	if err := validateRoom(r.GetName()); err != nil {
 		return err
@@ -115,6 +115,9 @@ func validateStoredRoom(r *statev1.Room) error {
 	}
 	if !slices.IsSortedFunc(r.GetPlacement(), cmp.Compare[string]) || len(slices.Compact(slices.Clone(r.GetPlacement()))) != len(r.GetPlacement()) {
 		return fmt.Errorf("room %s: placement not sorted or duplicated", name)
+	}
+	if err := validateStoredQueries(r.GetQueries()); err != nil {
+		return fmt.Errorf("room %s: %w", name, err)
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ import (
 // Invariants kept by every apply and checked by restore, so that dump is
 // canonical without sorting nested lists: a room's keys are sorted by kid,
 // its policy by effective_lamport (strictly ascending), its placement by
-// node id without duplicates.
+// node id without duplicates, its registered queries by name.
 type state struct {
 	clusterID   string
 	members     map[string]*statev1.Member        // by node id

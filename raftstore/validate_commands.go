@@ -31,7 +31,7 @@ const (
 )
 
 // validateNewCommand checks the structure of the command kinds that act on
-// keys, rooms, revocations, ticks and topology (kinds 6-18). They all
+// keys, rooms, revocations, ticks, topology and queries (kinds 6-19). They all
 // depend on time, so they need the leader's ProposedUnixMs: without it the
 // FSM would record times of 0 (a revocation "since 1970", a key superseded
 // at the epoch). Errors wrap ErrInvalidCommand.
@@ -76,6 +76,8 @@ func validateNewCommand(cmd *statev1.Command) error {
 		err = validateNodeID(k.SetDrain.GetNodeId())
 	case *statev1.Command_EvictPeer:
 		err = firstErr(validateRoom(k.EvictPeer.GetRoom()), validatePeer(k.EvictPeer.GetPeerPubkey()))
+	case *statev1.Command_PutQuery:
+		err = validatePutQuery(k.PutQuery)
 	default:
 		return fmt.Errorf("%w: %s: not a time-dependent command", ErrInvalidCommand, kind)
 	}

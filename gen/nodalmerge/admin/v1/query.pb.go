@@ -9,6 +9,7 @@ package adminv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,11 +22,17 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ReadProjectionRequest names the projection.
+// ReadProjectionRequest names the projection and the page to read.
 type ReadProjectionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Only entries whose path starts with this prefix (empty: all).
+	PathPrefix string `protobuf:"bytes,3,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	// Most entries to answer: 0 means 1,000; at most 10,000.
+	Limit uint32 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Start at this path (inclusive): the next_path of the previous page.
+	FromPath      string `protobuf:"bytes,5,opt,name=from_path,json=fromPath,proto3" json:"from_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -74,13 +81,54 @@ func (x *ReadProjectionRequest) GetName() string {
 	return ""
 }
 
-// ReadProjectionResponse is a projection's value.
+func (x *ReadProjectionRequest) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+func (x *ReadProjectionRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ReadProjectionRequest) GetFromPath() string {
+	if x != nil {
+		return x.FromPath
+	}
+	return ""
+}
+
+// ReadProjectionResponse is one page of a projection built on this node.
 type ReadProjectionResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Value []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	// Lamport clock of the newest node the value reflects.
-	Lamport       uint64 `protobuf:"varint,3,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	// Not set: a projection is a map of paths, answered in entries.
+	Value []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Highest Lamport clock of the history the projection was built from.
+	Lamport uint64 `protobuf:"varint,3,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	// Entries of this page, sorted by path.
+	Entries []*ProjectionEntry `protobuf:"bytes,4,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The path to ask for next (as from_path); empty on the last page.
+	NextPath string `protobuf:"bytes,5,opt,name=next_path,json=nextPath,proto3" json:"next_path,omitempty"`
+	// The room's history on this node has changed since the build, or the
+	// query was registered again with another pattern: build again for the
+	// current value.
+	Stale bool `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
+	// Entries in the whole projection (all pages, before path_prefix).
+	TotalEntries uint64 `protobuf:"varint,7,opt,name=total_entries,json=totalEntries,proto3" json:"total_entries,omitempty"`
+	// Hex ids of the frontier the projection was built at, sorted, and the
+	// hex BLAKE3-256 of them (as graph.get-frontier answers).
+	Frontier []string               `protobuf:"bytes,8,rep,name=frontier,proto3" json:"frontier,omitempty"`
+	Root     string                 `protobuf:"bytes,9,opt,name=root,proto3" json:"root,omitempty"`
+	BuiltAt  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=built_at,json=builtAt,proto3" json:"built_at,omitempty"`
+	// The pattern the projection was built with.
+	PathGlob string `protobuf:"bytes,11,opt,name=path_glob,json=pathGlob,proto3" json:"path_glob,omitempty"`
+	// The node that answered (projections are per node).
+	NodeId        string `protobuf:"bytes,12,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -136,6 +184,166 @@ func (x *ReadProjectionResponse) GetLamport() uint64 {
 	return 0
 }
 
+func (x *ReadProjectionResponse) GetEntries() []*ProjectionEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ReadProjectionResponse) GetNextPath() string {
+	if x != nil {
+		return x.NextPath
+	}
+	return ""
+}
+
+func (x *ReadProjectionResponse) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *ReadProjectionResponse) GetTotalEntries() uint64 {
+	if x != nil {
+		return x.TotalEntries
+	}
+	return 0
+}
+
+func (x *ReadProjectionResponse) GetFrontier() []string {
+	if x != nil {
+		return x.Frontier
+	}
+	return nil
+}
+
+func (x *ReadProjectionResponse) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
+func (x *ReadProjectionResponse) GetBuiltAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BuiltAt
+	}
+	return nil
+}
+
+func (x *ReadProjectionResponse) GetPathGlob() string {
+	if x != nil {
+		return x.PathGlob
+	}
+	return ""
+}
+
+func (x *ReadProjectionResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+// ProjectionEntry is one path of a projection and the write that set it.
+type ProjectionEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// The value written (MapSet value or SetBlob data; JSON: base64).
+	Value []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// Lamport clock and author (hex Ed25519 public key) of the winning write.
+	Lamport uint64 `protobuf:"varint,3,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	Author  string `protobuf:"bytes,4,opt,name=author,proto3" json:"author,omitempty"`
+	// Hex id of the node holding the winning write.
+	NodeId string `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Set when the winning write was a SetBlob, with its media type.
+	Blob          bool   `protobuf:"varint,6,opt,name=blob,proto3" json:"blob,omitempty"`
+	MediaType     string `protobuf:"bytes,7,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProjectionEntry) Reset() {
+	*x = ProjectionEntry{}
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectionEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectionEntry) ProtoMessage() {}
+
+func (x *ProjectionEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectionEntry.ProtoReflect.Descriptor instead.
+func (*ProjectionEntry) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ProjectionEntry) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ProjectionEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *ProjectionEntry) GetLamport() uint64 {
+	if x != nil {
+		return x.Lamport
+	}
+	return 0
+}
+
+func (x *ProjectionEntry) GetAuthor() string {
+	if x != nil {
+		return x.Author
+	}
+	return ""
+}
+
+func (x *ProjectionEntry) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ProjectionEntry) GetBlob() bool {
+	if x != nil {
+		return x.Blob
+	}
+	return false
+}
+
+func (x *ProjectionEntry) GetMediaType() string {
+	if x != nil {
+		return x.MediaType
+	}
+	return ""
+}
+
 // ListProjectionsRequest names the room.
 type ListProjectionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -146,7 +354,7 @@ type ListProjectionsRequest struct {
 
 func (x *ListProjectionsRequest) Reset() {
 	*x = ListProjectionsRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[2]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +366,7 @@ func (x *ListProjectionsRequest) String() string {
 func (*ListProjectionsRequest) ProtoMessage() {}
 
 func (x *ListProjectionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[2]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +379,7 @@ func (x *ListProjectionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectionsRequest.ProtoReflect.Descriptor instead.
 func (*ListProjectionsRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{2}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListProjectionsRequest) GetRoom() string {
@@ -181,17 +389,24 @@ func (x *ListProjectionsRequest) GetRoom() string {
 	return ""
 }
 
-// ListProjectionsResponse lists the room's projections by name.
+// ListProjectionsResponse lists the room's registered queries.
 type ListProjectionsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Names         []string               `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queries' names, sorted.
+	Names []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	// The queries with their definitions and this node's build state, by
+	// name.
+	Projections []*ProjectionInfo `protobuf:"bytes,2,rep,name=projections,proto3" json:"projections,omitempty"`
+	// The node whose build state is reported (the node called).
+	NodeId        string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Room          string `protobuf:"bytes,4,opt,name=room,proto3" json:"room,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListProjectionsResponse) Reset() {
 	*x = ListProjectionsResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[3]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -203,7 +418,7 @@ func (x *ListProjectionsResponse) String() string {
 func (*ListProjectionsResponse) ProtoMessage() {}
 
 func (x *ListProjectionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[3]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -216,7 +431,7 @@ func (x *ListProjectionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProjectionsResponse.ProtoReflect.Descriptor instead.
 func (*ListProjectionsResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{3}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListProjectionsResponse) GetNames() []string {
@@ -224,6 +439,158 @@ func (x *ListProjectionsResponse) GetNames() []string {
 		return x.Names
 	}
 	return nil
+}
+
+func (x *ListProjectionsResponse) GetProjections() []*ProjectionInfo {
+	if x != nil {
+		return x.Projections
+	}
+	return nil
+}
+
+func (x *ListProjectionsResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ListProjectionsResponse) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+// ProjectionInfo is a registered query and this node's build of it.
+type ProjectionInfo struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	PathGlob     string                 `protobuf:"bytes,2,opt,name=path_glob,json=pathGlob,proto3" json:"path_glob,omitempty"`
+	Description  string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	RegisteredAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"`
+	// Who registered it (token sub/id or certificate identity).
+	RegisteredBy string `protobuf:"bytes,5,opt,name=registered_by,json=registeredBy,proto3" json:"registered_by,omitempty"`
+	// The Raft index of the registration that set this definition.
+	RaftIndex uint64 `protobuf:"varint,6,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	// Whether a projection is built on this node; the fields below are set
+	// only when it is.
+	Built   bool                   `protobuf:"varint,7,opt,name=built,proto3" json:"built,omitempty"`
+	Entries uint64                 `protobuf:"varint,8,opt,name=entries,proto3" json:"entries,omitempty"`
+	BuiltAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=built_at,json=builtAt,proto3" json:"built_at,omitempty"`
+	// See ReadProjectionResponse.stale.
+	Stale bool `protobuf:"varint,10,opt,name=stale,proto3" json:"stale,omitempty"`
+	// Highest Lamport clock of the history it was built from.
+	Lamport       uint64 `protobuf:"varint,11,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProjectionInfo) Reset() {
+	*x = ProjectionInfo{}
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectionInfo) ProtoMessage() {}
+
+func (x *ProjectionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectionInfo.ProtoReflect.Descriptor instead.
+func (*ProjectionInfo) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ProjectionInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProjectionInfo) GetPathGlob() string {
+	if x != nil {
+		return x.PathGlob
+	}
+	return ""
+}
+
+func (x *ProjectionInfo) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ProjectionInfo) GetRegisteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RegisteredAt
+	}
+	return nil
+}
+
+func (x *ProjectionInfo) GetRegisteredBy() string {
+	if x != nil {
+		return x.RegisteredBy
+	}
+	return ""
+}
+
+func (x *ProjectionInfo) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
+func (x *ProjectionInfo) GetBuilt() bool {
+	if x != nil {
+		return x.Built
+	}
+	return false
+}
+
+func (x *ProjectionInfo) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *ProjectionInfo) GetBuiltAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BuiltAt
+	}
+	return nil
+}
+
+func (x *ProjectionInfo) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+func (x *ProjectionInfo) GetLamport() uint64 {
+	if x != nil {
+		return x.Lamport
+	}
+	return 0
 }
 
 // ReadReplayRangeRequest is a Lamport range and a page of it.
@@ -246,7 +613,7 @@ type ReadReplayRangeRequest struct {
 
 func (x *ReadReplayRangeRequest) Reset() {
 	*x = ReadReplayRangeRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[4]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -258,7 +625,7 @@ func (x *ReadReplayRangeRequest) String() string {
 func (*ReadReplayRangeRequest) ProtoMessage() {}
 
 func (x *ReadReplayRangeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[4]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -271,7 +638,7 @@ func (x *ReadReplayRangeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReplayRangeRequest.ProtoReflect.Descriptor instead.
 func (*ReadReplayRangeRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{4}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ReadReplayRangeRequest) GetRoom() string {
@@ -322,7 +689,7 @@ type ReadReplayRangeResponse struct {
 
 func (x *ReadReplayRangeResponse) Reset() {
 	*x = ReadReplayRangeResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[5]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +701,7 @@ func (x *ReadReplayRangeResponse) String() string {
 func (*ReadReplayRangeResponse) ProtoMessage() {}
 
 func (x *ReadReplayRangeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[5]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +714,7 @@ func (x *ReadReplayRangeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadReplayRangeResponse.ProtoReflect.Descriptor instead.
 func (*ReadReplayRangeResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{5}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReadReplayRangeResponse) GetNodes() []*HistoryNode {
@@ -385,7 +752,7 @@ type HistoryNode struct {
 
 func (x *HistoryNode) Reset() {
 	*x = HistoryNode{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[6]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +764,7 @@ func (x *HistoryNode) String() string {
 func (*HistoryNode) ProtoMessage() {}
 
 func (x *HistoryNode) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[6]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +777,7 @@ func (x *HistoryNode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryNode.ProtoReflect.Descriptor instead.
 func (*HistoryNode) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{6}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HistoryNode) GetId() string {
@@ -464,17 +831,24 @@ func (x *HistoryNode) GetSignature() []byte {
 
 // RegisterQueryRequest names and defines a query.
 type RegisterQueryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Query         string                 `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	// A short identifier: 1-64 of [A-Za-z0-9_.-], starting with a letter or
+	// digit.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Not supported: must be empty (the query is path_glob).
+	Query string `protobuf:"bytes,3,opt,name=query,proto3" json:"query,omitempty"`
+	// The key paths the query selects, in pathglob syntax ("world/**").
+	PathGlob string `protobuf:"bytes,4,opt,name=path_glob,json=pathGlob,proto3" json:"path_glob,omitempty"`
+	// Optional free text for operators (at most 256 bytes).
+	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegisterQueryRequest) Reset() {
 	*x = RegisterQueryRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[7]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +860,7 @@ func (x *RegisterQueryRequest) String() string {
 func (*RegisterQueryRequest) ProtoMessage() {}
 
 func (x *RegisterQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[7]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +873,7 @@ func (x *RegisterQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterQueryRequest.ProtoReflect.Descriptor instead.
 func (*RegisterQueryRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{7}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RegisterQueryRequest) GetRoom() string {
@@ -523,6 +897,20 @@ func (x *RegisterQueryRequest) GetQuery() string {
 	return ""
 }
 
+func (x *RegisterQueryRequest) GetPathGlob() string {
+	if x != nil {
+		return x.PathGlob
+	}
+	return ""
+}
+
+func (x *RegisterQueryRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
 // RegisterQueryResponse answers the Raft index of the registration.
 type RegisterQueryResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -533,7 +921,7 @@ type RegisterQueryResponse struct {
 
 func (x *RegisterQueryResponse) Reset() {
 	*x = RegisterQueryResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[8]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +933,7 @@ func (x *RegisterQueryResponse) String() string {
 func (*RegisterQueryResponse) ProtoMessage() {}
 
 func (x *RegisterQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[8]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +946,7 @@ func (x *RegisterQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterQueryResponse.ProtoReflect.Descriptor instead.
 func (*RegisterQueryResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{8}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RegisterQueryResponse) GetRaftIndex() uint64 {
@@ -570,16 +958,20 @@ func (x *RegisterQueryResponse) GetRaftIndex() uint64 {
 
 // BuildProjectionRequest names the projection.
 type BuildProjectionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Room  string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Wait until this node has applied this Raft index before reading the
+	// query's definition: pass the raft_index query.register answered to
+	// build on any node right after registering.
+	MinRaftIndex  uint64 `protobuf:"varint,3,opt,name=min_raft_index,json=minRaftIndex,proto3" json:"min_raft_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BuildProjectionRequest) Reset() {
 	*x = BuildProjectionRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[9]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +983,7 @@ func (x *BuildProjectionRequest) String() string {
 func (*BuildProjectionRequest) ProtoMessage() {}
 
 func (x *BuildProjectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[9]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +996,7 @@ func (x *BuildProjectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildProjectionRequest.ProtoReflect.Descriptor instead.
 func (*BuildProjectionRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{9}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BuildProjectionRequest) GetRoom() string {
@@ -621,17 +1013,35 @@ func (x *BuildProjectionRequest) GetName() string {
 	return ""
 }
 
+func (x *BuildProjectionRequest) GetMinRaftIndex() uint64 {
+	if x != nil {
+		return x.MinRaftIndex
+	}
+	return 0
+}
+
 // BuildProjectionResponse reports the build.
 type BuildProjectionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Lamport       uint64                 `protobuf:"varint,1,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Highest Lamport clock of the history the projection was built from.
+	Lamport uint64 `protobuf:"varint,1,opt,name=lamport,proto3" json:"lamport,omitempty"`
+	// Paths in the projection.
+	Entries uint64 `protobuf:"varint,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	// Hex ids of the frontier it was built at, sorted, and their root.
+	Frontier []string               `protobuf:"bytes,3,rep,name=frontier,proto3" json:"frontier,omitempty"`
+	Root     string                 `protobuf:"bytes,4,opt,name=root,proto3" json:"root,omitempty"`
+	BuiltAt  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=built_at,json=builtAt,proto3" json:"built_at,omitempty"`
+	// History nodes read for the build.
+	Nodes uint64 `protobuf:"varint,6,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	// The node that built it (projections are per node).
+	NodeId        string `protobuf:"bytes,7,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BuildProjectionResponse) Reset() {
 	*x = BuildProjectionResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[10]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +1053,7 @@ func (x *BuildProjectionResponse) String() string {
 func (*BuildProjectionResponse) ProtoMessage() {}
 
 func (x *BuildProjectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[10]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +1066,7 @@ func (x *BuildProjectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildProjectionResponse.ProtoReflect.Descriptor instead.
 func (*BuildProjectionResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{10}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BuildProjectionResponse) GetLamport() uint64 {
@@ -664,6 +1074,48 @@ func (x *BuildProjectionResponse) GetLamport() uint64 {
 		return x.Lamport
 	}
 	return 0
+}
+
+func (x *BuildProjectionResponse) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *BuildProjectionResponse) GetFrontier() []string {
+	if x != nil {
+		return x.Frontier
+	}
+	return nil
+}
+
+func (x *BuildProjectionResponse) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
+func (x *BuildProjectionResponse) GetBuiltAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BuiltAt
+	}
+	return nil
+}
+
+func (x *BuildProjectionResponse) GetNodes() uint64 {
+	if x != nil {
+		return x.Nodes
+	}
+	return 0
+}
+
+func (x *BuildProjectionResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
 }
 
 // InvalidateProjectionRequest names the projection.
@@ -677,7 +1129,7 @@ type InvalidateProjectionRequest struct {
 
 func (x *InvalidateProjectionRequest) Reset() {
 	*x = InvalidateProjectionRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[11]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +1141,7 @@ func (x *InvalidateProjectionRequest) String() string {
 func (*InvalidateProjectionRequest) ProtoMessage() {}
 
 func (x *InvalidateProjectionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[11]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +1154,7 @@ func (x *InvalidateProjectionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateProjectionRequest.ProtoReflect.Descriptor instead.
 func (*InvalidateProjectionRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{11}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InvalidateProjectionRequest) GetRoom() string {
@@ -719,16 +1171,18 @@ func (x *InvalidateProjectionRequest) GetName() string {
 	return ""
 }
 
-// InvalidateProjectionResponse has no fields yet.
+// InvalidateProjectionResponse says whether a build was dropped.
 type InvalidateProjectionResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A projection was built on this node and is now dropped.
+	Dropped       bool `protobuf:"varint,1,opt,name=dropped,proto3" json:"dropped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InvalidateProjectionResponse) Reset() {
 	*x = InvalidateProjectionResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[12]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1194,7 @@ func (x *InvalidateProjectionResponse) String() string {
 func (*InvalidateProjectionResponse) ProtoMessage() {}
 
 func (x *InvalidateProjectionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[12]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1207,14 @@ func (x *InvalidateProjectionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InvalidateProjectionResponse.ProtoReflect.Descriptor instead.
 func (*InvalidateProjectionResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{12}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *InvalidateProjectionResponse) GetDropped() bool {
+	if x != nil {
+		return x.Dropped
+	}
+	return false
 }
 
 // GetFrontierRequest names the room.
@@ -766,7 +1227,7 @@ type GetFrontierRequest struct {
 
 func (x *GetFrontierRequest) Reset() {
 	*x = GetFrontierRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[13]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +1239,7 @@ func (x *GetFrontierRequest) String() string {
 func (*GetFrontierRequest) ProtoMessage() {}
 
 func (x *GetFrontierRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[13]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +1252,7 @@ func (x *GetFrontierRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFrontierRequest.ProtoReflect.Descriptor instead.
 func (*GetFrontierRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{13}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetFrontierRequest) GetRoom() string {
@@ -816,7 +1277,7 @@ type GetFrontierResponse struct {
 
 func (x *GetFrontierResponse) Reset() {
 	*x = GetFrontierResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[14]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1289,7 @@ func (x *GetFrontierResponse) String() string {
 func (*GetFrontierResponse) ProtoMessage() {}
 
 func (x *GetFrontierResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[14]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1302,7 @@ func (x *GetFrontierResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFrontierResponse.ProtoReflect.Descriptor instead.
 func (*GetFrontierResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{14}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetFrontierResponse) GetFrontier() []string {
@@ -884,7 +1345,7 @@ type GetCausalParentsRequest struct {
 
 func (x *GetCausalParentsRequest) Reset() {
 	*x = GetCausalParentsRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[15]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +1357,7 @@ func (x *GetCausalParentsRequest) String() string {
 func (*GetCausalParentsRequest) ProtoMessage() {}
 
 func (x *GetCausalParentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[15]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +1370,7 @@ func (x *GetCausalParentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCausalParentsRequest.ProtoReflect.Descriptor instead.
 func (*GetCausalParentsRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{15}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetCausalParentsRequest) GetRoom() string {
@@ -938,7 +1399,7 @@ type GetCausalParentsResponse struct {
 
 func (x *GetCausalParentsResponse) Reset() {
 	*x = GetCausalParentsResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[16]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1411,7 @@ func (x *GetCausalParentsResponse) String() string {
 func (*GetCausalParentsResponse) ProtoMessage() {}
 
 func (x *GetCausalParentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[16]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1424,7 @@ func (x *GetCausalParentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCausalParentsResponse.ProtoReflect.Descriptor instead.
 func (*GetCausalParentsResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{16}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetCausalParentsResponse) GetNodeId() string {
@@ -1002,7 +1463,7 @@ type ComputeSyncDiffRequest struct {
 
 func (x *ComputeSyncDiffRequest) Reset() {
 	*x = ComputeSyncDiffRequest{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[17]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1475,7 @@ func (x *ComputeSyncDiffRequest) String() string {
 func (*ComputeSyncDiffRequest) ProtoMessage() {}
 
 func (x *ComputeSyncDiffRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[17]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1488,7 @@ func (x *ComputeSyncDiffRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComputeSyncDiffRequest.ProtoReflect.Descriptor instead.
 func (*ComputeSyncDiffRequest) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{17}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ComputeSyncDiffRequest) GetRoom() string {
@@ -1064,7 +1525,7 @@ type ComputeSyncDiffResponse struct {
 
 func (x *ComputeSyncDiffResponse) Reset() {
 	*x = ComputeSyncDiffResponse{}
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[18]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1537,7 @@ func (x *ComputeSyncDiffResponse) String() string {
 func (*ComputeSyncDiffResponse) ProtoMessage() {}
 
 func (x *ComputeSyncDiffResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[18]
+	mi := &file_nodalmerge_admin_v1_query_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1550,7 @@ func (x *ComputeSyncDiffResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComputeSyncDiffResponse.ProtoReflect.Descriptor instead.
 func (*ComputeSyncDiffResponse) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{18}
+	return file_nodalmerge_admin_v1_query_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ComputeSyncDiffResponse) GetMissing() []string {
@@ -1110,18 +1571,58 @@ var File_nodalmerge_admin_v1_query_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_admin_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x1fnodalmerge/admin/v1/query.proto\x12\x13nodalmerge.admin.v1\x1a!nodalmerge/admin/v1/options.proto\"?\n" +
+	"\x1fnodalmerge/admin/v1/query.proto\x12\x13nodalmerge.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!nodalmerge/admin/v1/options.proto\"\x93\x01\n" +
 	"\x15ReadProjectionRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\\\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
+	"\vpath_prefix\x18\x03 \x01(\tR\n" +
+	"pathPrefix\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1b\n" +
+	"\tfrom_path\x18\x05 \x01(\tR\bfromPath\"\x91\x03\n" +
 	"\x16ReadProjectionResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
-	"\alamport\x18\x03 \x01(\x04R\alamport\",\n" +
+	"\alamport\x18\x03 \x01(\x04R\alamport\x12>\n" +
+	"\aentries\x18\x04 \x03(\v2$.nodalmerge.admin.v1.ProjectionEntryR\aentries\x12\x1b\n" +
+	"\tnext_path\x18\x05 \x01(\tR\bnextPath\x12\x14\n" +
+	"\x05stale\x18\x06 \x01(\bR\x05stale\x12#\n" +
+	"\rtotal_entries\x18\a \x01(\x04R\ftotalEntries\x12\x1a\n" +
+	"\bfrontier\x18\b \x03(\tR\bfrontier\x12\x12\n" +
+	"\x04root\x18\t \x01(\tR\x04root\x125\n" +
+	"\bbuilt_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\abuiltAt\x12\x1b\n" +
+	"\tpath_glob\x18\v \x01(\tR\bpathGlob\x12\x17\n" +
+	"\anode_id\x18\f \x01(\tR\x06nodeId\"\xb9\x01\n" +
+	"\x0fProjectionEntry\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\x18\n" +
+	"\alamport\x18\x03 \x01(\x04R\alamport\x12\x16\n" +
+	"\x06author\x18\x04 \x01(\tR\x06author\x12\x17\n" +
+	"\anode_id\x18\x05 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04blob\x18\x06 \x01(\bR\x04blob\x12\x1d\n" +
+	"\n" +
+	"media_type\x18\a \x01(\tR\tmediaType\",\n" +
 	"\x16ListProjectionsRequest\x12\x12\n" +
-	"\x04room\x18\x01 \x01(\tR\x04room\"/\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\"\xa3\x01\n" +
 	"\x17ListProjectionsResponse\x12\x14\n" +
-	"\x05names\x18\x01 \x03(\tR\x05names\"\xb3\x01\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names\x12E\n" +
+	"\vprojections\x18\x02 \x03(\v2#.nodalmerge.admin.v1.ProjectionInfoR\vprojections\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04room\x18\x04 \x01(\tR\x04room\"\xff\x02\n" +
+	"\x0eProjectionInfo\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpath_glob\x18\x02 \x01(\tR\bpathGlob\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12?\n" +
+	"\rregistered_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\fregisteredAt\x12#\n" +
+	"\rregistered_by\x18\x05 \x01(\tR\fregisteredBy\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x06 \x01(\x04R\traftIndex\x12\x14\n" +
+	"\x05built\x18\a \x01(\bR\x05built\x12\x18\n" +
+	"\aentries\x18\b \x01(\x04R\aentries\x125\n" +
+	"\bbuilt_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\abuiltAt\x12\x14\n" +
+	"\x05stale\x18\n" +
+	" \x01(\bR\x05stale\x12\x18\n" +
+	"\alamport\x18\v \x01(\x04R\alamport\"\xb3\x01\n" +
 	"\x16ReadReplayRangeRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12!\n" +
 	"\ffrom_lamport\x18\x02 \x01(\x04R\vfromLamport\x12\"\n" +
@@ -1140,23 +1641,33 @@ const file_nodalmerge_admin_v1_query_proto_rawDesc = "" +
 	"\awall_ms\x18\x04 \x01(\x04R\x06wallMs\x12\x18\n" +
 	"\aparents\x18\x05 \x03(\tR\aparents\x12+\n" +
 	"\x11transaction_bytes\x18\x06 \x01(\fR\x10transactionBytes\x12\x1c\n" +
-	"\tsignature\x18\a \x01(\fR\tsignature\"T\n" +
+	"\tsignature\x18\a \x01(\fR\tsignature\"\x93\x01\n" +
 	"\x14RegisterQueryRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05query\x18\x03 \x01(\tR\x05query\"6\n" +
+	"\x05query\x18\x03 \x01(\tR\x05query\x12\x1b\n" +
+	"\tpath_glob\x18\x04 \x01(\tR\bpathGlob\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\"6\n" +
 	"\x15RegisterQueryResponse\x12\x1d\n" +
 	"\n" +
-	"raft_index\x18\x01 \x01(\x04R\traftIndex\"@\n" +
+	"raft_index\x18\x01 \x01(\x04R\traftIndex\"f\n" +
 	"\x16BuildProjectionRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"3\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
+	"\x0emin_raft_index\x18\x03 \x01(\x04R\fminRaftIndex\"\xe3\x01\n" +
 	"\x17BuildProjectionResponse\x12\x18\n" +
-	"\alamport\x18\x01 \x01(\x04R\alamport\"E\n" +
+	"\alamport\x18\x01 \x01(\x04R\alamport\x12\x18\n" +
+	"\aentries\x18\x02 \x01(\x04R\aentries\x12\x1a\n" +
+	"\bfrontier\x18\x03 \x03(\tR\bfrontier\x12\x12\n" +
+	"\x04root\x18\x04 \x01(\tR\x04root\x125\n" +
+	"\bbuilt_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\abuiltAt\x12\x14\n" +
+	"\x05nodes\x18\x06 \x01(\x04R\x05nodes\x12\x17\n" +
+	"\anode_id\x18\a \x01(\tR\x06nodeId\"E\n" +
 	"\x1bInvalidateProjectionRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x1e\n" +
-	"\x1cInvalidateProjectionResponse\"(\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"8\n" +
+	"\x1cInvalidateProjectionResponse\x12\x18\n" +
+	"\adropped\x18\x01 \x01(\bR\adropped\"(\n" +
 	"\x12GetFrontierRequest\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\"|\n" +
 	"\x13GetFrontierResponse\x12\x1a\n" +
@@ -1215,53 +1726,62 @@ func file_nodalmerge_admin_v1_query_proto_rawDescGZIP() []byte {
 	return file_nodalmerge_admin_v1_query_proto_rawDescData
 }
 
-var file_nodalmerge_admin_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_nodalmerge_admin_v1_query_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_nodalmerge_admin_v1_query_proto_goTypes = []any{
 	(*ReadProjectionRequest)(nil),        // 0: nodalmerge.admin.v1.ReadProjectionRequest
 	(*ReadProjectionResponse)(nil),       // 1: nodalmerge.admin.v1.ReadProjectionResponse
-	(*ListProjectionsRequest)(nil),       // 2: nodalmerge.admin.v1.ListProjectionsRequest
-	(*ListProjectionsResponse)(nil),      // 3: nodalmerge.admin.v1.ListProjectionsResponse
-	(*ReadReplayRangeRequest)(nil),       // 4: nodalmerge.admin.v1.ReadReplayRangeRequest
-	(*ReadReplayRangeResponse)(nil),      // 5: nodalmerge.admin.v1.ReadReplayRangeResponse
-	(*HistoryNode)(nil),                  // 6: nodalmerge.admin.v1.HistoryNode
-	(*RegisterQueryRequest)(nil),         // 7: nodalmerge.admin.v1.RegisterQueryRequest
-	(*RegisterQueryResponse)(nil),        // 8: nodalmerge.admin.v1.RegisterQueryResponse
-	(*BuildProjectionRequest)(nil),       // 9: nodalmerge.admin.v1.BuildProjectionRequest
-	(*BuildProjectionResponse)(nil),      // 10: nodalmerge.admin.v1.BuildProjectionResponse
-	(*InvalidateProjectionRequest)(nil),  // 11: nodalmerge.admin.v1.InvalidateProjectionRequest
-	(*InvalidateProjectionResponse)(nil), // 12: nodalmerge.admin.v1.InvalidateProjectionResponse
-	(*GetFrontierRequest)(nil),           // 13: nodalmerge.admin.v1.GetFrontierRequest
-	(*GetFrontierResponse)(nil),          // 14: nodalmerge.admin.v1.GetFrontierResponse
-	(*GetCausalParentsRequest)(nil),      // 15: nodalmerge.admin.v1.GetCausalParentsRequest
-	(*GetCausalParentsResponse)(nil),     // 16: nodalmerge.admin.v1.GetCausalParentsResponse
-	(*ComputeSyncDiffRequest)(nil),       // 17: nodalmerge.admin.v1.ComputeSyncDiffRequest
-	(*ComputeSyncDiffResponse)(nil),      // 18: nodalmerge.admin.v1.ComputeSyncDiffResponse
+	(*ProjectionEntry)(nil),              // 2: nodalmerge.admin.v1.ProjectionEntry
+	(*ListProjectionsRequest)(nil),       // 3: nodalmerge.admin.v1.ListProjectionsRequest
+	(*ListProjectionsResponse)(nil),      // 4: nodalmerge.admin.v1.ListProjectionsResponse
+	(*ProjectionInfo)(nil),               // 5: nodalmerge.admin.v1.ProjectionInfo
+	(*ReadReplayRangeRequest)(nil),       // 6: nodalmerge.admin.v1.ReadReplayRangeRequest
+	(*ReadReplayRangeResponse)(nil),      // 7: nodalmerge.admin.v1.ReadReplayRangeResponse
+	(*HistoryNode)(nil),                  // 8: nodalmerge.admin.v1.HistoryNode
+	(*RegisterQueryRequest)(nil),         // 9: nodalmerge.admin.v1.RegisterQueryRequest
+	(*RegisterQueryResponse)(nil),        // 10: nodalmerge.admin.v1.RegisterQueryResponse
+	(*BuildProjectionRequest)(nil),       // 11: nodalmerge.admin.v1.BuildProjectionRequest
+	(*BuildProjectionResponse)(nil),      // 12: nodalmerge.admin.v1.BuildProjectionResponse
+	(*InvalidateProjectionRequest)(nil),  // 13: nodalmerge.admin.v1.InvalidateProjectionRequest
+	(*InvalidateProjectionResponse)(nil), // 14: nodalmerge.admin.v1.InvalidateProjectionResponse
+	(*GetFrontierRequest)(nil),           // 15: nodalmerge.admin.v1.GetFrontierRequest
+	(*GetFrontierResponse)(nil),          // 16: nodalmerge.admin.v1.GetFrontierResponse
+	(*GetCausalParentsRequest)(nil),      // 17: nodalmerge.admin.v1.GetCausalParentsRequest
+	(*GetCausalParentsResponse)(nil),     // 18: nodalmerge.admin.v1.GetCausalParentsResponse
+	(*ComputeSyncDiffRequest)(nil),       // 19: nodalmerge.admin.v1.ComputeSyncDiffRequest
+	(*ComputeSyncDiffResponse)(nil),      // 20: nodalmerge.admin.v1.ComputeSyncDiffResponse
+	(*timestamppb.Timestamp)(nil),        // 21: google.protobuf.Timestamp
 }
 var file_nodalmerge_admin_v1_query_proto_depIdxs = []int32{
-	6,  // 0: nodalmerge.admin.v1.ReadReplayRangeResponse.nodes:type_name -> nodalmerge.admin.v1.HistoryNode
-	0,  // 1: nodalmerge.admin.v1.QueryService.ReadProjection:input_type -> nodalmerge.admin.v1.ReadProjectionRequest
-	2,  // 2: nodalmerge.admin.v1.QueryService.ListProjections:input_type -> nodalmerge.admin.v1.ListProjectionsRequest
-	4,  // 3: nodalmerge.admin.v1.QueryService.ReadReplayRange:input_type -> nodalmerge.admin.v1.ReadReplayRangeRequest
-	7,  // 4: nodalmerge.admin.v1.QueryService.RegisterQuery:input_type -> nodalmerge.admin.v1.RegisterQueryRequest
-	9,  // 5: nodalmerge.admin.v1.QueryService.BuildProjection:input_type -> nodalmerge.admin.v1.BuildProjectionRequest
-	11, // 6: nodalmerge.admin.v1.QueryService.InvalidateProjection:input_type -> nodalmerge.admin.v1.InvalidateProjectionRequest
-	13, // 7: nodalmerge.admin.v1.QueryService.GetFrontier:input_type -> nodalmerge.admin.v1.GetFrontierRequest
-	15, // 8: nodalmerge.admin.v1.QueryService.GetCausalParents:input_type -> nodalmerge.admin.v1.GetCausalParentsRequest
-	17, // 9: nodalmerge.admin.v1.QueryService.ComputeSyncDiff:input_type -> nodalmerge.admin.v1.ComputeSyncDiffRequest
-	1,  // 10: nodalmerge.admin.v1.QueryService.ReadProjection:output_type -> nodalmerge.admin.v1.ReadProjectionResponse
-	3,  // 11: nodalmerge.admin.v1.QueryService.ListProjections:output_type -> nodalmerge.admin.v1.ListProjectionsResponse
-	5,  // 12: nodalmerge.admin.v1.QueryService.ReadReplayRange:output_type -> nodalmerge.admin.v1.ReadReplayRangeResponse
-	8,  // 13: nodalmerge.admin.v1.QueryService.RegisterQuery:output_type -> nodalmerge.admin.v1.RegisterQueryResponse
-	10, // 14: nodalmerge.admin.v1.QueryService.BuildProjection:output_type -> nodalmerge.admin.v1.BuildProjectionResponse
-	12, // 15: nodalmerge.admin.v1.QueryService.InvalidateProjection:output_type -> nodalmerge.admin.v1.InvalidateProjectionResponse
-	14, // 16: nodalmerge.admin.v1.QueryService.GetFrontier:output_type -> nodalmerge.admin.v1.GetFrontierResponse
-	16, // 17: nodalmerge.admin.v1.QueryService.GetCausalParents:output_type -> nodalmerge.admin.v1.GetCausalParentsResponse
-	18, // 18: nodalmerge.admin.v1.QueryService.ComputeSyncDiff:output_type -> nodalmerge.admin.v1.ComputeSyncDiffResponse
-	10, // [10:19] is the sub-list for method output_type
-	1,  // [1:10] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	2,  // 0: nodalmerge.admin.v1.ReadProjectionResponse.entries:type_name -> nodalmerge.admin.v1.ProjectionEntry
+	21, // 1: nodalmerge.admin.v1.ReadProjectionResponse.built_at:type_name -> google.protobuf.Timestamp
+	5,  // 2: nodalmerge.admin.v1.ListProjectionsResponse.projections:type_name -> nodalmerge.admin.v1.ProjectionInfo
+	21, // 3: nodalmerge.admin.v1.ProjectionInfo.registered_at:type_name -> google.protobuf.Timestamp
+	21, // 4: nodalmerge.admin.v1.ProjectionInfo.built_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: nodalmerge.admin.v1.ReadReplayRangeResponse.nodes:type_name -> nodalmerge.admin.v1.HistoryNode
+	21, // 6: nodalmerge.admin.v1.BuildProjectionResponse.built_at:type_name -> google.protobuf.Timestamp
+	0,  // 7: nodalmerge.admin.v1.QueryService.ReadProjection:input_type -> nodalmerge.admin.v1.ReadProjectionRequest
+	3,  // 8: nodalmerge.admin.v1.QueryService.ListProjections:input_type -> nodalmerge.admin.v1.ListProjectionsRequest
+	6,  // 9: nodalmerge.admin.v1.QueryService.ReadReplayRange:input_type -> nodalmerge.admin.v1.ReadReplayRangeRequest
+	9,  // 10: nodalmerge.admin.v1.QueryService.RegisterQuery:input_type -> nodalmerge.admin.v1.RegisterQueryRequest
+	11, // 11: nodalmerge.admin.v1.QueryService.BuildProjection:input_type -> nodalmerge.admin.v1.BuildProjectionRequest
+	13, // 12: nodalmerge.admin.v1.QueryService.InvalidateProjection:input_type -> nodalmerge.admin.v1.InvalidateProjectionRequest
+	15, // 13: nodalmerge.admin.v1.QueryService.GetFrontier:input_type -> nodalmerge.admin.v1.GetFrontierRequest
+	17, // 14: nodalmerge.admin.v1.QueryService.GetCausalParents:input_type -> nodalmerge.admin.v1.GetCausalParentsRequest
+	19, // 15: nodalmerge.admin.v1.QueryService.ComputeSyncDiff:input_type -> nodalmerge.admin.v1.ComputeSyncDiffRequest
+	1,  // 16: nodalmerge.admin.v1.QueryService.ReadProjection:output_type -> nodalmerge.admin.v1.ReadProjectionResponse
+	4,  // 17: nodalmerge.admin.v1.QueryService.ListProjections:output_type -> nodalmerge.admin.v1.ListProjectionsResponse
+	7,  // 18: nodalmerge.admin.v1.QueryService.ReadReplayRange:output_type -> nodalmerge.admin.v1.ReadReplayRangeResponse
+	10, // 19: nodalmerge.admin.v1.QueryService.RegisterQuery:output_type -> nodalmerge.admin.v1.RegisterQueryResponse
+	12, // 20: nodalmerge.admin.v1.QueryService.BuildProjection:output_type -> nodalmerge.admin.v1.BuildProjectionResponse
+	14, // 21: nodalmerge.admin.v1.QueryService.InvalidateProjection:output_type -> nodalmerge.admin.v1.InvalidateProjectionResponse
+	16, // 22: nodalmerge.admin.v1.QueryService.GetFrontier:output_type -> nodalmerge.admin.v1.GetFrontierResponse
+	18, // 23: nodalmerge.admin.v1.QueryService.GetCausalParents:output_type -> nodalmerge.admin.v1.GetCausalParentsResponse
+	20, // 24: nodalmerge.admin.v1.QueryService.ComputeSyncDiff:output_type -> nodalmerge.admin.v1.ComputeSyncDiffResponse
+	16, // [16:25] is the sub-list for method output_type
+	7,  // [7:16] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_nodalmerge_admin_v1_query_proto_init() }
@@ -1270,14 +1790,14 @@ func file_nodalmerge_admin_v1_query_proto_init() {
 		return
 	}
 	file_nodalmerge_admin_v1_options_proto_init()
-	file_nodalmerge_admin_v1_query_proto_msgTypes[4].OneofWrappers = []any{}
+	file_nodalmerge_admin_v1_query_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodalmerge_admin_v1_query_proto_rawDesc), len(file_nodalmerge_admin_v1_query_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,22 +37,36 @@ const (
 // QueryService reads a room's history graph on the answering node (room
 // history is not replicated through Raft, so graph and replay commands run
 // on the node called; over WebSocket, the session's node and room), and
-// manages registered queries and their projections. Registered queries and
-// projections are not available in this release: those commands answer
-// UNIMPLEMENTED, after the same capability check as every command.
+// manages registered queries and their projections.
+//
+// A registered query (query.register) is replicated state: a name and a
+// pathglob pattern, kept per room by the Raft state machine. Its
+// projection is the room's current map restricted to the matching paths:
+// for each path, the last write by (lamport, author, node id), a delete
+// removing the path. Projections are computed from the history held by the
+// node that was called (projection.build), cached on that node with the
+// frontier they were built at, read from there (projection.read) and
+// dropped there (projection.invalidate); other nodes may hold other builds
+// or none. projection.list answers the replicated definitions (read on the
+// leader like other reads) with the called node's build state.
 type QueryServiceClient interface {
-	// ReadProjection answers a projection's current value.
+	// ReadProjection answers entries of the projection built on this node,
+	// a page at a time, sorted by path. FAILED_PRECONDITION when it is not
+	// built here.
 	ReadProjection(ctx context.Context, in *ReadProjectionRequest, opts ...grpc.CallOption) (*ReadProjectionResponse, error)
-	// ListProjections answers the room's projections.
+	// ListProjections answers the room's registered queries with this
+	// node's build state of each.
 	ListProjections(ctx context.Context, in *ListProjectionsRequest, opts ...grpc.CallOption) (*ListProjectionsResponse, error)
 	// ReadReplayRange answers the room's nodes whose Lamport clock is in
 	// [from_lamport, to_lamport], ordered by (lamport, id), a page at a time.
 	ReadReplayRange(ctx context.Context, in *ReadReplayRangeRequest, opts ...grpc.CallOption) (*ReadReplayRangeResponse, error)
-	// RegisterQuery registers a named query over the room's history.
+	// RegisterQuery registers a named query over the room's history, or
+	// replaces the pattern of the query with that name (at most 64 per room).
 	RegisterQuery(ctx context.Context, in *RegisterQueryRequest, opts ...grpc.CallOption) (*RegisterQueryResponse, error)
-	// BuildProjection (re)builds a registered query's projection.
+	// BuildProjection (re)builds a registered query's projection from this
+	// node's copy of the room's history and caches it on this node.
 	BuildProjection(ctx context.Context, in *BuildProjectionRequest, opts ...grpc.CallOption) (*BuildProjectionResponse, error)
-	// InvalidateProjection drops a projection so that it is rebuilt.
+	// InvalidateProjection drops this node's cached projection (idempotent).
 	InvalidateProjection(ctx context.Context, in *InvalidateProjectionRequest, opts ...grpc.CallOption) (*InvalidateProjectionResponse, error)
 	// GetFrontier answers the room's frontier on the answering node.
 	GetFrontier(ctx context.Context, in *GetFrontierRequest, opts ...grpc.CallOption) (*GetFrontierResponse, error)
@@ -169,22 +183,36 @@ func (c *queryServiceClient) ComputeSyncDiff(ctx context.Context, in *ComputeSyn
 // QueryService reads a room's history graph on the answering node (room
 // history is not replicated through Raft, so graph and replay commands run
 // on the node called; over WebSocket, the session's node and room), and
-// manages registered queries and their projections. Registered queries and
-// projections are not available in this release: those commands answer
-// UNIMPLEMENTED, after the same capability check as every command.
+// manages registered queries and their projections.
+//
+// A registered query (query.register) is replicated state: a name and a
+// pathglob pattern, kept per room by the Raft state machine. Its
+// projection is the room's current map restricted to the matching paths:
+// for each path, the last write by (lamport, author, node id), a delete
+// removing the path. Projections are computed from the history held by the
+// node that was called (projection.build), cached on that node with the
+// frontier they were built at, read from there (projection.read) and
+// dropped there (projection.invalidate); other nodes may hold other builds
+// or none. projection.list answers the replicated definitions (read on the
+// leader like other reads) with the called node's build state.
 type QueryServiceServer interface {
-	// ReadProjection answers a projection's current value.
+	// ReadProjection answers entries of the projection built on this node,
+	// a page at a time, sorted by path. FAILED_PRECONDITION when it is not
+	// built here.
 	ReadProjection(context.Context, *ReadProjectionRequest) (*ReadProjectionResponse, error)
-	// ListProjections answers the room's projections.
+	// ListProjections answers the room's registered queries with this
+	// node's build state of each.
 	ListProjections(context.Context, *ListProjectionsRequest) (*ListProjectionsResponse, error)
 	// ReadReplayRange answers the room's nodes whose Lamport clock is in
 	// [from_lamport, to_lamport], ordered by (lamport, id), a page at a time.
 	ReadReplayRange(context.Context, *ReadReplayRangeRequest) (*ReadReplayRangeResponse, error)
-	// RegisterQuery registers a named query over the room's history.
+	// RegisterQuery registers a named query over the room's history, or
+	// replaces the pattern of the query with that name (at most 64 per room).
 	RegisterQuery(context.Context, *RegisterQueryRequest) (*RegisterQueryResponse, error)
-	// BuildProjection (re)builds a registered query's projection.
+	// BuildProjection (re)builds a registered query's projection from this
+	// node's copy of the room's history and caches it on this node.
 	BuildProjection(context.Context, *BuildProjectionRequest) (*BuildProjectionResponse, error)
-	// InvalidateProjection drops a projection so that it is rebuilt.
+	// InvalidateProjection drops this node's cached projection (idempotent).
 	InvalidateProjection(context.Context, *InvalidateProjectionRequest) (*InvalidateProjectionResponse, error)
 	// GetFrontier answers the room's frontier on the answering node.
 	GetFrontier(context.Context, *GetFrontierRequest) (*GetFrontierResponse, error)

@@ -215,6 +215,7 @@ type Command struct {
 	//	*Command_PlaceRoom
 	//	*Command_SetDrain
 	//	*Command_EvictPeer
+	//	*Command_PutQuery
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -417,6 +418,15 @@ func (x *Command) GetEvictPeer() *EvictPeer {
 	return nil
 }
 
+func (x *Command) GetPutQuery() *PutQuery {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutQuery); ok {
+			return x.PutQuery
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -489,6 +499,10 @@ type Command_EvictPeer struct {
 	EvictPeer *EvictPeer `protobuf:"bytes,18,opt,name=evict_peer,json=evictPeer,proto3,oneof"`
 }
 
+type Command_PutQuery struct {
+	PutQuery *PutQuery `protobuf:"bytes,19,opt,name=put_query,json=putQuery,proto3,oneof"`
+}
+
 func (*Command_InitCluster) isCommand_Kind() {}
 
 func (*Command_PutMember) isCommand_Kind() {}
@@ -522,6 +536,8 @@ func (*Command_PlaceRoom) isCommand_Kind() {}
 func (*Command_SetDrain) isCommand_Kind() {}
 
 func (*Command_EvictPeer) isCommand_Kind() {}
+
+func (*Command_PutQuery) isCommand_Kind() {}
 
 // InitCluster is applied once, as the first command of a new cluster. It
 // fixes the cluster id and installs the first keys.
@@ -1391,6 +1407,63 @@ func (x *EvictPeer) GetPeerPubkey() []byte {
 	return nil
 }
 
+// PutQuery registers a named query of a room (query.register), or replaces
+// the definition of the room's query with that name. The room is created
+// if it is not known yet. The state machine stamps the query's
+// created_unix_ms (the proposed time) and raft_index; it refuses a 65th
+// query in one room.
+type PutQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Room          string                 `protobuf:"bytes,1,opt,name=room,proto3" json:"room,omitempty"`
+	Query         *RegisteredQuery       `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutQuery) Reset() {
+	*x = PutQuery{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutQuery) ProtoMessage() {}
+
+func (x *PutQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutQuery.ProtoReflect.Descriptor instead.
+func (*PutQuery) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PutQuery) GetRoom() string {
+	if x != nil {
+		return x.Room
+	}
+	return ""
+}
+
+func (x *PutQuery) GetQuery() *RegisteredQuery {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
 // Member is a node of the cluster with its advertised addresses.
 type Member struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -1407,7 +1480,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[18]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1492,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[18]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1505,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{18}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Member) GetNodeId() string {
@@ -1513,7 +1586,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[19]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1598,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[19]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1611,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{19}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Key) GetKid() string {
@@ -1635,7 +1708,7 @@ type RoomKey struct {
 
 func (x *RoomKey) Reset() {
 	*x = RoomKey{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[20]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1720,7 @@ func (x *RoomKey) String() string {
 func (*RoomKey) ProtoMessage() {}
 
 func (x *RoomKey) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[20]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1733,7 @@ func (x *RoomKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomKey.ProtoReflect.Descriptor instead.
 func (*RoomKey) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{20}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoomKey) GetKid() string {
@@ -1717,7 +1790,7 @@ type PolicyRule struct {
 
 func (x *PolicyRule) Reset() {
 	*x = PolicyRule{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[21]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1802,7 @@ func (x *PolicyRule) String() string {
 func (*PolicyRule) ProtoMessage() {}
 
 func (x *PolicyRule) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[21]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1815,7 @@ func (x *PolicyRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyRule.ProtoReflect.Descriptor instead.
 func (*PolicyRule) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{21}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PolicyRule) GetPathGlob() string {
@@ -1777,7 +1850,7 @@ type PolicyEntry struct {
 
 func (x *PolicyEntry) Reset() {
 	*x = PolicyEntry{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[22]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1789,7 +1862,7 @@ func (x *PolicyEntry) String() string {
 func (*PolicyEntry) ProtoMessage() {}
 
 func (x *PolicyEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[22]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1802,7 +1875,7 @@ func (x *PolicyEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PolicyEntry.ProtoReflect.Descriptor instead.
 func (*PolicyEntry) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{22}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PolicyEntry) GetEffectiveLamport() uint64 {
@@ -1855,7 +1928,7 @@ type TickSchedule struct {
 
 func (x *TickSchedule) Reset() {
 	*x = TickSchedule{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[23]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +1940,7 @@ func (x *TickSchedule) String() string {
 func (*TickSchedule) ProtoMessage() {}
 
 func (x *TickSchedule) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[23]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +1953,7 @@ func (x *TickSchedule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TickSchedule.ProtoReflect.Descriptor instead.
 func (*TickSchedule) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{23}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TickSchedule) GetRoom() string {
@@ -1911,6 +1984,102 @@ func (x *TickSchedule) GetStartedUnixMs() int64 {
 	return 0
 }
 
+// RegisteredQuery is a named query over a room's history: its projection
+// is, for every key path matching path_glob, the last write to it. Only
+// the definition is replicated; projections are built from each node's
+// own copy of the history (history never goes through Raft).
+type RegisteredQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A short identifier: 1-64 of [A-Za-z0-9_.-], starting with a letter
+	// or digit.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A pathglob pattern ("world/**", "intent/*/move").
+	PathGlob string `protobuf:"bytes,2,opt,name=path_glob,json=pathGlob,proto3" json:"path_glob,omitempty"`
+	// Free text for operators (at most 256 bytes, printable).
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// When this definition was registered (the command's proposed time).
+	CreatedUnixMs int64 `protobuf:"varint,4,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	// Who registered it (token sub/id or certificate identity), for audit.
+	Actor string `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The Raft index of the PutQuery that set this definition: a projection
+	// built from an earlier definition of the same name is out of date.
+	RaftIndex     uint64 `protobuf:"varint,6,opt,name=raft_index,json=raftIndex,proto3" json:"raft_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisteredQuery) Reset() {
+	*x = RegisteredQuery{}
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisteredQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisteredQuery) ProtoMessage() {}
+
+func (x *RegisteredQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisteredQuery.ProtoReflect.Descriptor instead.
+func (*RegisteredQuery) Descriptor() ([]byte, []int) {
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RegisteredQuery) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RegisteredQuery) GetPathGlob() string {
+	if x != nil {
+		return x.PathGlob
+	}
+	return ""
+}
+
+func (x *RegisteredQuery) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *RegisteredQuery) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+func (x *RegisteredQuery) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *RegisteredQuery) GetRaftIndex() uint64 {
+	if x != nil {
+		return x.RaftIndex
+	}
+	return 0
+}
+
 // Room is a room's replicated security and placement state.
 type Room struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1923,13 +2092,15 @@ type Room struct {
 	// Node ids holding the room (empty: every node), sorted.
 	Placement     []string `protobuf:"bytes,5,rep,name=placement,proto3" json:"placement,omitempty"`
 	CreatedUnixMs int64    `protobuf:"varint,6,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	// Registered queries, sorted by name (unique), at most 64.
+	Queries       []*RegisteredQuery `protobuf:"bytes,7,rep,name=queries,proto3" json:"queries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Room) Reset() {
 	*x = Room{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[24]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2112,7 @@ func (x *Room) String() string {
 func (*Room) ProtoMessage() {}
 
 func (x *Room) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[24]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2125,7 @@ func (x *Room) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Room.ProtoReflect.Descriptor instead.
 func (*Room) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{24}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Room) GetName() string {
@@ -1999,6 +2170,13 @@ func (x *Room) GetCreatedUnixMs() int64 {
 	return 0
 }
 
+func (x *Room) GetQueries() []*RegisteredQuery {
+	if x != nil {
+		return x.Queries
+	}
+	return nil
+}
+
 // Revocation makes tokens unusable. Exactly one of token_id, or room +
 // peer_pubkey, is set.
 type Revocation struct {
@@ -2020,7 +2198,7 @@ type Revocation struct {
 
 func (x *Revocation) Reset() {
 	*x = Revocation{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[25]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2210,7 @@ func (x *Revocation) String() string {
 func (*Revocation) ProtoMessage() {}
 
 func (x *Revocation) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[25]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2223,7 @@ func (x *Revocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Revocation.ProtoReflect.Descriptor instead.
 func (*Revocation) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{25}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Revocation) GetTokenId() string {
@@ -2110,7 +2288,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[26]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2300,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[26]
+	mi := &file_nodalmerge_state_v1_state_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2313,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{26}
+	return file_nodalmerge_state_v1_state_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Snapshot) GetClusterId() string {
@@ -2184,7 +2362,7 @@ var File_nodalmerge_state_v1_state_proto protoreflect.FileDescriptor
 
 const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\n" +
-	"\x1fnodalmerge/state/v1/state.proto\x12\x13nodalmerge.state.v1\"\xa7\t\n" +
+	"\x1fnodalmerge/state/v1/state.proto\x12\x13nodalmerge.state.v1\"\xe5\t\n" +
 	"\aCommand\x12(\n" +
 	"\x10proposed_unix_ms\x18\x01 \x01(\x03R\x0eproposedUnixMs\x12E\n" +
 	"\finit_cluster\x18\x02 \x01(\v2 .nodalmerge.state.v1.InitClusterH\x00R\vinitCluster\x12?\n" +
@@ -2212,7 +2390,8 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"place_room\x18\x10 \x01(\v2\x1e.nodalmerge.state.v1.PlaceRoomH\x00R\tplaceRoom\x12<\n" +
 	"\tset_drain\x18\x11 \x01(\v2\x1d.nodalmerge.state.v1.SetDrainH\x00R\bsetDrain\x12?\n" +
 	"\n" +
-	"evict_peer\x18\x12 \x01(\v2\x1e.nodalmerge.state.v1.EvictPeerH\x00R\tevictPeerB\x06\n" +
+	"evict_peer\x18\x12 \x01(\v2\x1e.nodalmerge.state.v1.EvictPeerH\x00R\tevictPeer\x12<\n" +
+	"\tput_query\x18\x13 \x01(\v2\x1d.nodalmerge.state.v1.PutQueryH\x00R\bputQueryB\x06\n" +
 	"\x04kind\"Z\n" +
 	"\vInitCluster\x12\x1d\n" +
 	"\n" +
@@ -2264,7 +2443,10 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\tEvictPeer\x12\x12\n" +
 	"\x04room\x18\x01 \x01(\tR\x04room\x12\x1f\n" +
 	"\vpeer_pubkey\x18\x02 \x01(\fR\n" +
-	"peerPubkey\"\xb0\x01\n" +
+	"peerPubkey\"Z\n" +
+	"\bPutQuery\x12\x12\n" +
+	"\x04room\x18\x01 \x01(\tR\x04room\x12:\n" +
+	"\x05query\x18\x02 \x01(\v2$.nodalmerge.state.v1.RegisteredQueryR\x05query\"\xb0\x01\n" +
 	"\x06Member\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1d\n" +
@@ -2313,14 +2495,23 @@ const file_nodalmerge_state_v1_state_proto_rawDesc = "" +
 	"\vinterval_ms\x18\x02 \x01(\rR\n" +
 	"intervalMs\x12#\n" +
 	"\rintent_prefix\x18\x03 \x01(\tR\fintentPrefix\x12&\n" +
-	"\x0fstarted_unix_ms\x18\x04 \x01(\x03R\rstartedUnixMs\"\xff\x01\n" +
+	"\x0fstarted_unix_ms\x18\x04 \x01(\x03R\rstartedUnixMs\"\xc1\x01\n" +
+	"\x0fRegisteredQuery\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpath_glob\x18\x02 \x01(\tR\bpathGlob\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x04 \x01(\x03R\rcreatedUnixMs\x12\x14\n" +
+	"\x05actor\x18\x05 \x01(\tR\x05actor\x12\x1d\n" +
+	"\n" +
+	"raft_index\x18\x06 \x01(\x04R\traftIndex\"\xbf\x02\n" +
 	"\x04Room\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x04lock\x18\x02 \x01(\x0e2\x1d.nodalmerge.state.v1.LockModeR\x04lock\x120\n" +
 	"\x04keys\x18\x03 \x03(\v2\x1c.nodalmerge.state.v1.RoomKeyR\x04keys\x128\n" +
 	"\x06policy\x18\x04 \x03(\v2 .nodalmerge.state.v1.PolicyEntryR\x06policy\x12\x1c\n" +
 	"\tplacement\x18\x05 \x03(\tR\tplacement\x12&\n" +
-	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\"\xbe\x01\n" +
+	"\x0fcreated_unix_ms\x18\x06 \x01(\x03R\rcreatedUnixMs\x12>\n" +
+	"\aqueries\x18\a \x03(\v2$.nodalmerge.state.v1.RegisteredQueryR\aqueries\"\xbe\x01\n" +
 	"\n" +
 	"Revocation\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x12\n" +
@@ -2368,38 +2559,40 @@ func file_nodalmerge_state_v1_state_proto_rawDescGZIP() []byte {
 }
 
 var file_nodalmerge_state_v1_state_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_nodalmerge_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_nodalmerge_state_v1_state_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_nodalmerge_state_v1_state_proto_goTypes = []any{
-	(KeyPurpose)(0),       // 0: nodalmerge.state.v1.KeyPurpose
-	(KeyState)(0),         // 1: nodalmerge.state.v1.KeyState
-	(LockMode)(0),         // 2: nodalmerge.state.v1.LockMode
-	(*Command)(nil),       // 3: nodalmerge.state.v1.Command
-	(*InitCluster)(nil),   // 4: nodalmerge.state.v1.InitCluster
-	(*PutMember)(nil),     // 5: nodalmerge.state.v1.PutMember
-	(*RemoveMember)(nil),  // 6: nodalmerge.state.v1.RemoveMember
-	(*PutKey)(nil),        // 7: nodalmerge.state.v1.PutKey
-	(*RotateKey)(nil),     // 8: nodalmerge.state.v1.RotateKey
-	(*RetireKey)(nil),     // 9: nodalmerge.state.v1.RetireKey
-	(*PutRoomKey)(nil),    // 10: nodalmerge.state.v1.PutRoomKey
-	(*RotateRoomKey)(nil), // 11: nodalmerge.state.v1.RotateRoomKey
-	(*RetireRoomKey)(nil), // 12: nodalmerge.state.v1.RetireRoomKey
-	(*SetRoomLock)(nil),   // 13: nodalmerge.state.v1.SetRoomLock
-	(*SetPolicy)(nil),     // 14: nodalmerge.state.v1.SetPolicy
-	(*Revoke)(nil),        // 15: nodalmerge.state.v1.Revoke
-	(*PutTick)(nil),       // 16: nodalmerge.state.v1.PutTick
-	(*DeleteTick)(nil),    // 17: nodalmerge.state.v1.DeleteTick
-	(*PlaceRoom)(nil),     // 18: nodalmerge.state.v1.PlaceRoom
-	(*SetDrain)(nil),      // 19: nodalmerge.state.v1.SetDrain
-	(*EvictPeer)(nil),     // 20: nodalmerge.state.v1.EvictPeer
-	(*Member)(nil),        // 21: nodalmerge.state.v1.Member
-	(*Key)(nil),           // 22: nodalmerge.state.v1.Key
-	(*RoomKey)(nil),       // 23: nodalmerge.state.v1.RoomKey
-	(*PolicyRule)(nil),    // 24: nodalmerge.state.v1.PolicyRule
-	(*PolicyEntry)(nil),   // 25: nodalmerge.state.v1.PolicyEntry
-	(*TickSchedule)(nil),  // 26: nodalmerge.state.v1.TickSchedule
-	(*Room)(nil),          // 27: nodalmerge.state.v1.Room
-	(*Revocation)(nil),    // 28: nodalmerge.state.v1.Revocation
-	(*Snapshot)(nil),      // 29: nodalmerge.state.v1.Snapshot
+	(KeyPurpose)(0),         // 0: nodalmerge.state.v1.KeyPurpose
+	(KeyState)(0),           // 1: nodalmerge.state.v1.KeyState
+	(LockMode)(0),           // 2: nodalmerge.state.v1.LockMode
+	(*Command)(nil),         // 3: nodalmerge.state.v1.Command
+	(*InitCluster)(nil),     // 4: nodalmerge.state.v1.InitCluster
+	(*PutMember)(nil),       // 5: nodalmerge.state.v1.PutMember
+	(*RemoveMember)(nil),    // 6: nodalmerge.state.v1.RemoveMember
+	(*PutKey)(nil),          // 7: nodalmerge.state.v1.PutKey
+	(*RotateKey)(nil),       // 8: nodalmerge.state.v1.RotateKey
+	(*RetireKey)(nil),       // 9: nodalmerge.state.v1.RetireKey
+	(*PutRoomKey)(nil),      // 10: nodalmerge.state.v1.PutRoomKey
+	(*RotateRoomKey)(nil),   // 11: nodalmerge.state.v1.RotateRoomKey
+	(*RetireRoomKey)(nil),   // 12: nodalmerge.state.v1.RetireRoomKey
+	(*SetRoomLock)(nil),     // 13: nodalmerge.state.v1.SetRoomLock
+	(*SetPolicy)(nil),       // 14: nodalmerge.state.v1.SetPolicy
+	(*Revoke)(nil),          // 15: nodalmerge.state.v1.Revoke
+	(*PutTick)(nil),         // 16: nodalmerge.state.v1.PutTick
+	(*DeleteTick)(nil),      // 17: nodalmerge.state.v1.DeleteTick
+	(*PlaceRoom)(nil),       // 18: nodalmerge.state.v1.PlaceRoom
+	(*SetDrain)(nil),        // 19: nodalmerge.state.v1.SetDrain
+	(*EvictPeer)(nil),       // 20: nodalmerge.state.v1.EvictPeer
+	(*PutQuery)(nil),        // 21: nodalmerge.state.v1.PutQuery
+	(*Member)(nil),          // 22: nodalmerge.state.v1.Member
+	(*Key)(nil),             // 23: nodalmerge.state.v1.Key
+	(*RoomKey)(nil),         // 24: nodalmerge.state.v1.RoomKey
+	(*PolicyRule)(nil),      // 25: nodalmerge.state.v1.PolicyRule
+	(*PolicyEntry)(nil),     // 26: nodalmerge.state.v1.PolicyEntry
+	(*TickSchedule)(nil),    // 27: nodalmerge.state.v1.TickSchedule
+	(*RegisteredQuery)(nil), // 28: nodalmerge.state.v1.RegisteredQuery
+	(*Room)(nil),            // 29: nodalmerge.state.v1.Room
+	(*Revocation)(nil),      // 30: nodalmerge.state.v1.Revocation
+	(*Snapshot)(nil),        // 31: nodalmerge.state.v1.Snapshot
 }
 var file_nodalmerge_state_v1_state_proto_depIdxs = []int32{
 	4,  // 0: nodalmerge.state.v1.Command.init_cluster:type_name -> nodalmerge.state.v1.InitCluster
@@ -2419,33 +2612,36 @@ var file_nodalmerge_state_v1_state_proto_depIdxs = []int32{
 	18, // 14: nodalmerge.state.v1.Command.place_room:type_name -> nodalmerge.state.v1.PlaceRoom
 	19, // 15: nodalmerge.state.v1.Command.set_drain:type_name -> nodalmerge.state.v1.SetDrain
 	20, // 16: nodalmerge.state.v1.Command.evict_peer:type_name -> nodalmerge.state.v1.EvictPeer
-	22, // 17: nodalmerge.state.v1.InitCluster.keys:type_name -> nodalmerge.state.v1.Key
-	21, // 18: nodalmerge.state.v1.PutMember.member:type_name -> nodalmerge.state.v1.Member
-	22, // 19: nodalmerge.state.v1.PutKey.key:type_name -> nodalmerge.state.v1.Key
-	22, // 20: nodalmerge.state.v1.RotateKey.new_key:type_name -> nodalmerge.state.v1.Key
-	23, // 21: nodalmerge.state.v1.PutRoomKey.key:type_name -> nodalmerge.state.v1.RoomKey
-	23, // 22: nodalmerge.state.v1.RotateRoomKey.new_key:type_name -> nodalmerge.state.v1.RoomKey
-	2,  // 23: nodalmerge.state.v1.SetRoomLock.mode:type_name -> nodalmerge.state.v1.LockMode
-	25, // 24: nodalmerge.state.v1.SetPolicy.entry:type_name -> nodalmerge.state.v1.PolicyEntry
-	28, // 25: nodalmerge.state.v1.Revoke.revocation:type_name -> nodalmerge.state.v1.Revocation
-	26, // 26: nodalmerge.state.v1.PutTick.tick:type_name -> nodalmerge.state.v1.TickSchedule
-	0,  // 27: nodalmerge.state.v1.Key.purpose:type_name -> nodalmerge.state.v1.KeyPurpose
-	1,  // 28: nodalmerge.state.v1.Key.state:type_name -> nodalmerge.state.v1.KeyState
-	1,  // 29: nodalmerge.state.v1.RoomKey.state:type_name -> nodalmerge.state.v1.KeyState
-	24, // 30: nodalmerge.state.v1.PolicyEntry.rules:type_name -> nodalmerge.state.v1.PolicyRule
-	2,  // 31: nodalmerge.state.v1.Room.lock:type_name -> nodalmerge.state.v1.LockMode
-	23, // 32: nodalmerge.state.v1.Room.keys:type_name -> nodalmerge.state.v1.RoomKey
-	25, // 33: nodalmerge.state.v1.Room.policy:type_name -> nodalmerge.state.v1.PolicyEntry
-	21, // 34: nodalmerge.state.v1.Snapshot.members:type_name -> nodalmerge.state.v1.Member
-	22, // 35: nodalmerge.state.v1.Snapshot.keys:type_name -> nodalmerge.state.v1.Key
-	27, // 36: nodalmerge.state.v1.Snapshot.rooms:type_name -> nodalmerge.state.v1.Room
-	28, // 37: nodalmerge.state.v1.Snapshot.revocations:type_name -> nodalmerge.state.v1.Revocation
-	26, // 38: nodalmerge.state.v1.Snapshot.ticks:type_name -> nodalmerge.state.v1.TickSchedule
-	39, // [39:39] is the sub-list for method output_type
-	39, // [39:39] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	21, // 17: nodalmerge.state.v1.Command.put_query:type_name -> nodalmerge.state.v1.PutQuery
+	23, // 18: nodalmerge.state.v1.InitCluster.keys:type_name -> nodalmerge.state.v1.Key
+	22, // 19: nodalmerge.state.v1.PutMember.member:type_name -> nodalmerge.state.v1.Member
+	23, // 20: nodalmerge.state.v1.PutKey.key:type_name -> nodalmerge.state.v1.Key
+	23, // 21: nodalmerge.state.v1.RotateKey.new_key:type_name -> nodalmerge.state.v1.Key
+	24, // 22: nodalmerge.state.v1.PutRoomKey.key:type_name -> nodalmerge.state.v1.RoomKey
+	24, // 23: nodalmerge.state.v1.RotateRoomKey.new_key:type_name -> nodalmerge.state.v1.RoomKey
+	2,  // 24: nodalmerge.state.v1.SetRoomLock.mode:type_name -> nodalmerge.state.v1.LockMode
+	26, // 25: nodalmerge.state.v1.SetPolicy.entry:type_name -> nodalmerge.state.v1.PolicyEntry
+	30, // 26: nodalmerge.state.v1.Revoke.revocation:type_name -> nodalmerge.state.v1.Revocation
+	27, // 27: nodalmerge.state.v1.PutTick.tick:type_name -> nodalmerge.state.v1.TickSchedule
+	28, // 28: nodalmerge.state.v1.PutQuery.query:type_name -> nodalmerge.state.v1.RegisteredQuery
+	0,  // 29: nodalmerge.state.v1.Key.purpose:type_name -> nodalmerge.state.v1.KeyPurpose
+	1,  // 30: nodalmerge.state.v1.Key.state:type_name -> nodalmerge.state.v1.KeyState
+	1,  // 31: nodalmerge.state.v1.RoomKey.state:type_name -> nodalmerge.state.v1.KeyState
+	25, // 32: nodalmerge.state.v1.PolicyEntry.rules:type_name -> nodalmerge.state.v1.PolicyRule
+	2,  // 33: nodalmerge.state.v1.Room.lock:type_name -> nodalmerge.state.v1.LockMode
+	24, // 34: nodalmerge.state.v1.Room.keys:type_name -> nodalmerge.state.v1.RoomKey
+	26, // 35: nodalmerge.state.v1.Room.policy:type_name -> nodalmerge.state.v1.PolicyEntry
+	28, // 36: nodalmerge.state.v1.Room.queries:type_name -> nodalmerge.state.v1.RegisteredQuery
+	22, // 37: nodalmerge.state.v1.Snapshot.members:type_name -> nodalmerge.state.v1.Member
+	23, // 38: nodalmerge.state.v1.Snapshot.keys:type_name -> nodalmerge.state.v1.Key
+	29, // 39: nodalmerge.state.v1.Snapshot.rooms:type_name -> nodalmerge.state.v1.Room
+	30, // 40: nodalmerge.state.v1.Snapshot.revocations:type_name -> nodalmerge.state.v1.Revocation
+	27, // 41: nodalmerge.state.v1.Snapshot.ticks:type_name -> nodalmerge.state.v1.TickSchedule
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_nodalmerge_state_v1_state_proto_init() }
@@ -2471,6 +2667,7 @@ func file_nodalmerge_state_v1_state_proto_init() {
 		(*Command_PlaceRoom)(nil),
 		(*Command_SetDrain)(nil),
 		(*Command_EvictPeer)(nil),
+		(*Command_PutQuery)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2478,7 +2675,7 @@ func file_nodalmerge_state_v1_state_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_nodalmerge_state_v1_state_proto_rawDesc), len(file_nodalmerge_state_v1_state_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
