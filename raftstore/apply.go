@@ -57,7 +57,29 @@ func (s *Store) Apply(ctx context.Context, cmd *statev1.Command) (uint64, error)
 	if rerr, ok := f.Response().(error); ok && rerr != nil {
 		return f.Index(), fmt.Errorf("raftstore: apply: %w", rerr)
 	}
+	if urgent(cmd) {
+		// Followers learn that an entry is committed from the next
+		// AppendEntries, which without traffic is the next heartbeat (up to
+		// a tenth of the heartbeat timeout, 50 ms here, plus scheduling). A
+		// barrier entry sends that message now, so a revocation closes
+		// sessions on every node about one round trip after the call
+		// rather than a heartbeat later. Its future is not waited for: the
+		// caller's answer does not depend on it, and Raft owns it.
+		s.raft.Barrier(timeout)
+	}
 	return f.Index(), nil
+}
+
+// urgent reports the commands whose effect on other nodes should not wait
+// for a heartbeat: those that close sessions (revocations, key
+// retirements and rotations, locks, evictions).
+func urgent(cmd *statev1.Command) bool {
+	switch cmd.GetKind().(type) {
+	case *statev1.Command_Revoke, *statev1.Command_RetireKey, *statev1.Command_RetireRoomKey,
+		*statev1.Command_RotateRoomKey, *statev1.Command_SetRoomLock, *statev1.Command_EvictPeer:
+		return true
+	}
+	return false
 }
 
 // Barrier waits until every entry committed before it has been applied
