@@ -9,7 +9,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	syncv1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/sync/v1"
@@ -87,7 +86,7 @@ func (s *Server) dataPlaneError(ctx context.Context, command, room string, err e
 // oversized pack is refused before its nodes are allocated. Per-node
 // problems are the validator's to report, node by node.
 func decodePack(command string, b []byte) ([]*syncv1.Node, error) {
-	n, err := countPackNodes(b)
+	n, err := history.CountPackNodes(b)
 	if err != nil {
 		return nil, invalidArg(command, "pack is not an encoded nodalmerge.sync.v1.Pack (JSON: its base64)")
 	}
@@ -99,28 +98,6 @@ func decodePack(command string, b []byte) ([]*syncv1.Node, error) {
 		return nil, invalidArg(command, "pack is not an encoded nodalmerge.sync.v1.Pack (JSON: its base64)")
 	}
 	return p.GetNodes(), nil
-}
-
-// countPackNodes walks the top level of an encoded Pack and counts its
-// nodes field (number 1, length-delimited) without decoding the nodes.
-func countPackNodes(b []byte) (int, error) {
-	count := 0
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, protowire.ParseError(n)
-		}
-		b = b[n:]
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return 0, protowire.ParseError(m)
-		}
-		b = b[m:]
-		if num == 1 && typ == protowire.BytesType {
-			count++
-		}
-	}
-	return count, nil
 }
 
 // emptyLookup is a history holding nothing: validating against it checks a

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -43,28 +42,7 @@ type projectionEntry struct {
 	value     []byte
 	blob      bool
 	mediaType string
-	at        writeStamp
-}
-
-// writeStamp orders the writes to one path: (lamport, author, node id),
-// highest wins. It is the rule the tick materializer (tick.stamp) uses,
-// so a projection of intent/ keys agrees with what the tick mirrors:
-// the reference's (lamport, author), plus the node id so that two nodes
-// of one author with one Lamport resolve alike on every replica.
-type writeStamp struct {
-	lamport uint64
-	author  [ed25519.PublicKeySize]byte
-	node    history.ID
-}
-
-func (s writeStamp) after(o writeStamp) bool {
-	if s.lamport != o.lamport {
-		return s.lamport > o.lamport
-	}
-	if c := bytes.Compare(s.author[:], o.author[:]); c != 0 {
-		return c > 0
-	}
-	return bytes.Compare(s.node[:], o.node[:]) > 0
+	at        history.Stamp
 }
 
 // register is a path's winning write so far; deleted marks a winning
@@ -118,7 +96,7 @@ func foldProjection(ctx context.Context, st history.Store, glob pathglob.Pattern
 			}
 		}
 		maxLamport = max(maxLamport, d.tx.GetLamport())
-		at := writeStamp{lamport: d.tx.GetLamport(), author: [ed25519.PublicKeySize]byte(d.tx.GetAuthor()), node: d.id}
+		at := history.Stamp{Lamport: d.tx.GetLamport(), Author: [ed25519.PublicKeySize]byte(d.tx.GetAuthor()), Node: d.id}
 		for _, op := range d.tx.GetOps() {
 			path := op.GetPath()
 			var r register
@@ -138,7 +116,7 @@ func foldProjection(ctx context.Context, st history.Store, glob pathglob.Pattern
 			cur, ok := regs[path]
 			// Strictly after: when one node writes a path twice its first
 			// op wins, as the tick and the reference resolve it.
-			if ok && !r.entry.at.after(cur.entry.at) {
+			if ok && !r.entry.at.After(cur.entry.at) {
 				continue
 			}
 			if ok {

@@ -111,13 +111,13 @@ func TestFoldAgreesWithTickMaterializer(t *testing.T) {
 					}
 					delete(got, want.Path)
 					// The stamp answered is the winning node's.
-					n, stored := st.Get(e.at.node)
+					n, stored := st.Get(e.at.Node)
 					if !stored {
-						t.Fatalf("%s: winner %s of %s is not stored", glob, e.at.node, e.path)
+						t.Fatalf("%s: winner %s of %s is not stored", glob, e.at.Node, e.path)
 					}
 					d, err := decodeStored(n)
-					if err != nil || d.tx.GetLamport() != e.at.lamport || hex.EncodeToString(d.tx.GetAuthor()) != hex.EncodeToString(e.at.author[:]) {
-						t.Fatalf("%s: stamp of %s does not match node %s", glob, e.path, e.at.node)
+					if err != nil || d.tx.GetLamport() != e.at.Lamport || hex.EncodeToString(d.tx.GetAuthor()) != hex.EncodeToString(e.at.Author[:]) {
+						t.Fatalf("%s: stamp of %s does not match node %s", glob, e.path, e.at.Node)
 					}
 				}
 				if len(got) != 0 {

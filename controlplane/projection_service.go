@@ -176,9 +176,9 @@ func (qs *queryService) ReadProjection(ctx context.Context, req *adminv1.ReadPro
 		resp.Entries = append(resp.Entries, &adminv1.ProjectionEntry{
 			Path:      e.path,
 			Value:     e.value,
-			Lamport:   e.at.lamport,
-			Author:    hex.EncodeToString(e.at.author[:]),
-			NodeId:    e.at.node.String(),
+			Lamport:   e.at.Lamport,
+			Author:    hex.EncodeToString(e.at.Author[:]),
+			NodeId:    e.at.Node.String(),
 			Blob:      e.blob,
 			MediaType: e.mediaType,
 		})

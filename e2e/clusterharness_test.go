@@ -63,6 +63,16 @@ type clusterNode struct {
 // connection closed when the test ends.
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, 0, nil)
+}
+
+// startClusterWith is startCluster with extra `serve` flags per node:
+// nodeFlags(c, i, ports) is called for each node once its certificates
+// exist (and before any node starts), with extraPorts free loopback ports
+// reserved for that node (a metrics listener, say), and answers the flags
+// node i starts with.
+func startClusterWith(t *testing.T, n, extraPorts int, nodeFlags func(c *cluster, i int, ports []string) []string) *cluster {
+	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir()}
 	c.ca = filepath.Join(c.dir, "ca")
 	opsDir := filepath.Join(c.dir, "ops")
@@ -74,26 +84,32 @@ func startCluster(t *testing.T, n int) *cluster {
 	}
 	c.ops = ops
 
-	ports := freeLoopbackPorts(t, 3*n)
+	per := 3 + extraPorts
+	ports := freeLoopbackPorts(t, per*n)
+	flags := make([][]string, n)
 	for i := range n {
+		p := ports[per*i : per*(i+1)]
 		nd := &clusterNode{
 			id:     fmt.Sprintf("n%d", i+1),
-			public: ports[3*i], admin: ports[3*i+1], raft: ports[3*i+2],
+			public: p[0], admin: p[1], raft: p[2],
 		}
 		base := filepath.Join(c.dir, nd.id)
 		nd.certs, nd.store, nd.work = filepath.Join(base, "tls"), filepath.Join(base, "store"), base
 		c.cli("cert", "create-node", "--ca-dir", c.ca, "--dir", nd.certs, "--node-id", nd.id, "--hosts", "127.0.0.1,localhost")
 		c.nodes = append(c.nodes, nd)
+		if nodeFlags != nil {
+			flags[i] = nodeFlags(c, i, p[3:])
+		}
 	}
 	t.Cleanup(c.closeConns)
 
-	c.start(0, "--bootstrap")
+	c.start(0, append(flags[0], "--bootstrap")...)
 	c.token = strings.TrimSpace(readFile(t, filepath.Join(c.nodes[0].store, "bootstrap-operator.token")))
 	// Joiners start together, as an operator's deployment would start them.
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := 1; i < n; i++ {
-		wg.Go(func() { errs[i] = c.tryStart(i, "--join", c.nodes[0].admin) })
+		wg.Go(func() { errs[i] = c.tryStart(i, append(flags[i], "--join", c.nodes[0].admin)...) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -4,12 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,60 +50,27 @@ const wsReloadInterval = "200ms"
 // harness's cluster methods are reused as they are.
 func startSecCluster(t *testing.T, o secOptions) *secCluster {
 	t.Helper()
-	const n = 3
-	c := &cluster{t: t, dir: t.TempDir()}
-	sc := &secCluster{cluster: c}
-	c.ca = filepath.Join(c.dir, "ca")
-	opsDir := filepath.Join(c.dir, "ops")
-	c.cli("cert", "create-ca", "--dir", c.ca)
-	c.cli("cert", "create-client", "--ca-dir", c.ca, "--dir", opsDir, "--name", "operator")
-	ops, err := pki.Load(filepath.Join(opsDir, "ca.pem"), filepath.Join(opsDir, "operator.pem"), filepath.Join(opsDir, "operator-key.pem"))
-	if err != nil {
-		t.Fatalf("load operator certificate: %v", err)
-	}
-	c.ops = ops
-	if o.wss {
-		sc.roots = x509.NewCertPool()
-		if !sc.roots.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(c.ca, "ca.pem")))) {
-			t.Fatal("cluster CA file holds no certificate")
+	sc := &secCluster{}
+	startClusterWith(t, 3, 1, func(c *cluster, i int, ports []string) []string {
+		sc.cluster = c
+		if o.wss && sc.roots == nil {
+			sc.roots = x509.NewCertPool()
+			if !sc.roots.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(c.ca, "ca.pem")))) {
+				t.Fatal("cluster CA file holds no certificate")
+			}
 		}
-	}
-
-	ports := freeLoopbackPorts(t, 4*n)
-	for i := range n {
-		nd := &clusterNode{
-			id:     fmt.Sprintf("n%d", i+1),
-			public: ports[4*i], admin: ports[4*i+1], raft: ports[4*i+2],
-		}
-		base := filepath.Join(c.dir, nd.id)
-		nd.certs, nd.store, nd.work = filepath.Join(base, "tls"), filepath.Join(base, "store"), base
-		c.cli("cert", "create-node", "--ca-dir", c.ca, "--dir", nd.certs, "--node-id", nd.id, "--hosts", "127.0.0.1,localhost")
-		c.nodes = append(c.nodes, nd)
-		sc.metrics = append(sc.metrics, ports[4*i+3])
-		flags := append([]string{"--metrics-addr", ports[4*i+3]}, o.flags...)
+		sc.metrics = append(sc.metrics, ports[0])
+		flags := append([]string{"--metrics-addr", ports[0]}, o.flags...)
 		if o.wss {
-			dir := filepath.Join(base, "public-tls")
-			sc.issueWSCert(dir, nd.id)
+			dir := filepath.Join(c.nodes[i].work, "public-tls")
+			sc.issueWSCert(dir, c.nodes[i].id)
 			sc.wsCerts = append(sc.wsCerts, dir)
 			flags = append(flags, "--ws-tls-cert", filepath.Join(dir, "node.pem"), "--ws-tls-key", filepath.Join(dir, "node-key.pem"),
 				"--tls-reload-interval", wsReloadInterval)
 		}
 		sc.flags = append(sc.flags, flags)
-	}
-	t.Cleanup(c.closeConns)
-
-	c.start(0, append(sc.flags[0], "--bootstrap")...)
-	c.token = strings.TrimSpace(readFile(t, filepath.Join(c.nodes[0].store, "bootstrap-operator.token")))
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := 1; i < n; i++ {
-		wg.Go(func() { errs[i] = c.tryStart(i, append(sc.flags[i], "--join", c.nodes[0].admin)...) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	c.waitVoters(c.ids()...)
+		return flags
+	})
 	return sc
 }
 

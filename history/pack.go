@@ -36,7 +36,7 @@ func ScanPack(b64 string, maxNodes int) (RawPack, error) {
 	if err != nil {
 		return RawPack{}, fmt.Errorf("%w: nodes is not standard base64: %v", ErrInvalidPack, err)
 	}
-	n, err := countNodes(raw)
+	n, err := CountPackNodes(raw)
 	if err != nil {
 		return RawPack{}, fmt.Errorf("%w: nodes is not a protobuf Pack: %v", ErrInvalidPack, err)
 	}
@@ -66,9 +66,10 @@ func DecodePack(b64 string, maxNodes int) (*syncv1.Pack, error) {
 	return r.Decode()
 }
 
-// countNodes walks the top level of an encoded Pack and counts the nodes
-// field without decoding them.
-func countNodes(b []byte) (int, error) {
+// CountPackNodes walks the top level of an encoded Pack and counts the
+// nodes field without decoding them, so a caller can refuse an oversized
+// pack before paying for its decoding.
+func CountPackNodes(b []byte) (int, error) {
 	count := 0
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	statev1 "github.com/nodalmerge/nodalmerge-go/gen/nodalmerge/state/v1"
 	"github.com/nodalmerge/nodalmerge-go/keyring"
 	"github.com/nodalmerge/nodalmerge-go/protocol"
 	"github.com/nodalmerge/nodalmerge-go/token"
@@ -22,36 +20,12 @@ import (
 // happens only for a token that verifies independently under the room's
 // key for the connecting peer, and grants exactly its caps.
 func FuzzAdmission(f *testing.F) {
-	cfg := testConfig(f.TempDir())
-	cfg.MetricsAddr = ""
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n, err := Start(ctx, cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		if err := n.Stop(sctx); err != nil {
-			f.Error(err)
-		}
-	})
 	seed := make([]byte, ed25519.SeedSize)
 	seed[0] = 7
 	roomKey := ed25519.NewKeyFromSeed(seed)
 	roomPub := roomKey.Public().(ed25519.PublicKey)
+	n := lockedRoomNode(f, "fz", roomPub)
 	now := time.Now()
-	for _, cmd := range []*statev1.Command{
-		{Kind: &statev1.Command_PutRoomKey{PutRoomKey: &statev1.PutRoomKey{Room: "fz", Key: &statev1.RoomKey{
-			Kid: keyring.RoomKeyID(roomPub), PublicKey: roomPub, State: statev1.KeyState_KEY_STATE_ACTIVE, AddedUnixMs: now.UnixMilli()}}}},
-		{Kind: &statev1.Command_SetRoomLock{SetRoomLock: &statev1.SetRoomLock{Room: "fz", Mode: statev1.LockMode_LOCK_MODE_OWN_KEYS}}},
-	} {
-		cmd.ProposedUnixMs = now.UnixMilli()
-		if _, err := n.Store().Apply(ctx, cmd); err != nil {
-			f.Fatal(err)
-		}
-	}
 	peerSeed := make([]byte, ed25519.SeedSize)
 	peerSeed[0] = 9
 	peer := ed25519.NewKeyFromSeed(peerSeed).Public().(ed25519.PublicKey)

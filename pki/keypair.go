@@ -74,27 +74,39 @@ func (k *KeyPair) ServerConfig() *tls.Config {
 }
 
 func loadKeyPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
-	chain, err := readCerts(certFile)
+	cert, _, err := readPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	key, err := readKey(keyFile)
-	if err != nil {
-		return nil, err
-	}
-	leaf := chain[0]
-	if !keyMatches(leaf, key) {
-		return nil, fmt.Errorf("pki: key %s does not match certificate %s", keyFile, certFile)
-	}
+	leaf := cert.Leaf
 	if now.Before(leaf.NotBefore) {
 		return nil, fmt.Errorf("pki: certificate %s is not valid before %s", certFile, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(leaf.NotAfter) {
 		return nil, fmt.Errorf("pki: certificate %s expired at %s", certFile, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
+	return cert, nil
+}
+
+// readPair reads a certificate chain and its private key and checks that
+// they belong together; validity is the caller's to check. It also
+// answers the parsed chain, leaf first.
+func readPair(certFile, keyFile string) (*tls.Certificate, []*x509.Certificate, error) {
+	chain, err := readCerts(certFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := readKey(keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	leaf := chain[0]
+	if !keyMatches(leaf, key) {
+		return nil, nil, fmt.Errorf("pki: key %s does not match certificate %s", keyFile, certFile)
+	}
 	raw := make([][]byte, len(chain))
 	for i, c := range chain {
 		raw[i] = c.Raw
 	}
-	return &tls.Certificate{Certificate: raw, PrivateKey: key, Leaf: leaf}, nil
+	return &tls.Certificate{Certificate: raw, PrivateKey: key, Leaf: leaf}, chain, nil
 }

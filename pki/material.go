@@ -79,18 +79,11 @@ func loadBundle(caFile, certFile, keyFile string, now time.Time) (*bundle, error
 	for _, c := range cas {
 		pool.AddCert(c)
 	}
-	chain, err := readCerts(certFile)
+	cert, chain, err := readPair(certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	key, err := readKey(keyFile)
-	if err != nil {
-		return nil, err
-	}
-	leaf := chain[0]
-	if !keyMatches(leaf, key) {
-		return nil, fmt.Errorf("pki: key %s does not match certificate %s", keyFile, certFile)
-	}
+	leaf := cert.Leaf
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
@@ -107,13 +100,5 @@ func loadBundle(caFile, certFile, keyFile string, now time.Time) (*bundle, error
 	if err != nil {
 		return nil, fmt.Errorf("pki: certificate %s: %w", certFile, err)
 	}
-	raw := make([][]byte, len(chain))
-	for i, c := range chain {
-		raw[i] = c.Raw
-	}
-	return &bundle{
-		pool: pool,
-		cert: tls.Certificate{Certificate: raw, PrivateKey: key, Leaf: leaf},
-		id:   id,
-	}, nil
+	return &bundle{pool: pool, cert: *cert, id: id}, nil
 }

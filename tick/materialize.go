@@ -32,30 +32,10 @@ type Entry struct {
 	Value Value
 }
 
-// stamp orders writes to one path: (lamport, author, node id), highest
-// wins. The reference orders by (lamport, author) only; the node id breaks
-// the remaining tie (one author, two nodes, one Lamport) deterministically,
-// so every replica picks the same winner whatever the arrival order.
-type stamp struct {
-	lamport uint64
-	author  [ed25519.PublicKeySize]byte
-	id      history.ID
-}
-
-func (s stamp) after(o stamp) bool {
-	if s.lamport != o.lamport {
-		return s.lamport > o.lamport
-	}
-	if c := bytes.Compare(s.author[:], o.author[:]); c != 0 {
-		return c > 0
-	}
-	return bytes.Compare(s.id[:], o.id[:]) > 0
-}
-
 // register is one path's winning write; deleted marks a winning MapDelete
 // (a tombstone, kept so that an older Set arriving later cannot revive it).
 type register struct {
-	at      stamp
+	at      history.Stamp
 	deleted bool
 	value   Value
 }
@@ -125,7 +105,7 @@ func (m *Materializer) apply(id history.ID, n *syncv1.Node) []history.ID {
 			parents = append(parents, history.ID(p))
 		}
 	}
-	at := stamp{lamport: tx.GetLamport(), author: [ed25519.PublicKeySize]byte(tx.GetAuthor()), id: id}
+	at := history.Stamp{Lamport: tx.GetLamport(), Author: [ed25519.PublicKeySize]byte(tx.GetAuthor()), Node: id}
 	for _, op := range tx.GetOps() {
 		var r register
 		switch k := op.GetKind().(type) {
@@ -141,7 +121,7 @@ func (m *Materializer) apply(id history.ID, n *syncv1.Node) []history.ID {
 		cur, ok := m.regs[op.GetPath()]
 		// Strictly after: when one node writes a path twice the first op
 		// wins, exactly as the reference resolves it.
-		if !ok || r.at.after(cur.at) {
+		if !ok || r.at.After(cur.at) {
 			m.regs[op.GetPath()] = &r
 		}
 	}

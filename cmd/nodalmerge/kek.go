@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -47,23 +44,8 @@ func runKEKCreate(cmd *cobra.Command, out string) error {
 	if err != nil {
 		return err
 	}
-	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("--out %s: file exists; choose another name (an existing key is never overwritten)", out)
-		}
-		return fmt.Errorf("--out: %w", err)
-	}
-	_, werr := fh.Write(text)
-	if werr == nil {
-		werr = fh.Sync()
-	}
-	if cerr := fh.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(out)
-		return fmt.Errorf("--out %s: write the key: %w", out, werr)
+	if err := writeSecretFile(out, text, "the key"); err != nil {
+		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "kek_id %s\n", kek.ID())
 	fmt.Fprintf(cmd.ErrOrStderr(), "wrote the key-encryption key to %s (0600); start nodes with --kek-file %s and keep a copy offline:\n"+

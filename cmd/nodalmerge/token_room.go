@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -202,25 +201,10 @@ func runTokenRoomKey(cmd *cobra.Command, out string) error {
 		return fmt.Errorf("generate a room key: %w", err)
 	}
 	defer clear(priv)
-	fh, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("--out %s: file exists; choose another name (an existing key is never overwritten)", out)
-		}
-		return fmt.Errorf("--out: %w", err)
-	}
 	line := []byte(hex.EncodeToString(priv.Seed()) + "\n")
 	defer clear(line)
-	_, werr := fh.Write(line)
-	if werr == nil {
-		werr = fh.Sync()
-	}
-	if cerr := fh.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		os.Remove(out)
-		return fmt.Errorf("--out %s: write the seed: %w", out, werr)
+	if err := writeSecretFile(out, line, "the seed"); err != nil {
+		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "public_key %s\nkid %s\n", hex.EncodeToString(pub), keyring.RoomKeyID(pub))
 	fmt.Fprintf(cmd.ErrOrStderr(), "wrote the seed to %s (0600); register the key with: nodalmerge admin rooms set-key ROOM --pubkey %s\n",
