@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -222,6 +225,32 @@ func TestRevocationClosesSessionsOnEveryNode(t *testing.T) {
 		s.alive(ctx, t)
 	}
 	t.Logf("revoke → last session closed, worst of the four: %s", worst.Round(time.Millisecond))
+
+	// 5. An operator token revoked by its jti is refused on every node's
+	// gRPC door within the same bound (the page's expiry-only model does
+	// not cover operators either).
+	jwt, jti := sc.mintOperator("e2e-revoked-operator", []string{"cluster.read"}, 10*time.Minute)
+	conns := make([]*grpc.ClientConn, len(sc.nodes))
+	for i := range sc.nodes {
+		conns[i] = sc.adminConn(i, jwt)
+		if _, err := rpc(func(ctx context.Context) (*adminv1.GetStatusResponse, error) {
+			return adminv1.NewClusterServiceClient(conns[i]).GetStatus(ctx, &adminv1.GetStatusRequest{})
+		}); err != nil {
+			t.Fatalf("operator token before revocation on %s: %v", sc.nodes[i].id, err)
+		}
+	}
+	done, _ = sc.revoke(1, &adminv1.RevokeRequest{TokenId: jti})
+	for i := range sc.nodes {
+		var last error
+		sc.eventually("the operator revocation on "+sc.nodes[i].id, func() bool {
+			_, last = adminv1.NewClusterServiceClient(conns[i]).GetStatus(ctx, &adminv1.GetStatusRequest{})
+			st := status.Convert(last)
+			return st.Code() == codes.Unauthenticated && st.Message() == "auth: "+token.ReasonRevoked
+		}, func() string { return fmt.Sprint(last) })
+		if d := time.Since(done); d > revokeBound {
+			t.Errorf("operator token still accepted on %s %s after the revocation", sc.nodes[i].id, d.Round(time.Millisecond))
+		}
+	}
 }
 
 // roomKeyRetireAfter answers when room's key kid stops verifying, as node
