@@ -39,10 +39,21 @@ type admission struct {
 	failed func(reason string)
 }
 
-// trustKey is one key a room's tokens may verify under, with its kid.
+// trustKey is one key a room's tokens may verify under, with its kid and
+// the time it stops verifying (zero: not scheduled), which is when the
+// sweeper must look at its sessions again.
 type trustKey struct {
-	kid string
-	pub ed25519.PublicKey
+	kid   string
+	pub   ed25519.PublicKey
+	until time.Time
+}
+
+// retireTime is a key's retire_after as a time; zero when unset.
+func retireTime(ms int64) time.Time {
+	if ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms)
 }
 
 // trust returns the keys that verify a room's tokens at now (kid != "":
@@ -55,7 +66,7 @@ func trust(store *raftstore.Store, room, kid string, now time.Time) []trustKey {
 		mode = r.GetLock()
 		for _, k := range r.GetKeys() {
 			if (kid == "" || k.GetKid() == kid) && keyring.Verifies(keyring.RoomKeyState(k, now)) && len(k.GetPublicKey()) == ed25519.PublicKeySize {
-				own = append(own, trustKey{kid: k.GetKid(), pub: bytes.Clone(k.GetPublicKey())})
+				own = append(own, trustKey{kid: k.GetKid(), pub: bytes.Clone(k.GetPublicKey()), until: retireTime(k.GetRetireAfterUnixMs())})
 			}
 		}
 	})
@@ -66,7 +77,7 @@ func trust(store *raftstore.Store, room, kid string, now time.Time) []trustKey {
 				continue
 			}
 			if keyring.Verifies(keyring.State(k, now)) && len(k.GetPublicKey()) == ed25519.PublicKeySize {
-				cluster = append(cluster, trustKey{kid: k.GetKid(), pub: k.GetPublicKey()})
+				cluster = append(cluster, trustKey{kid: k.GetKid(), pub: k.GetPublicKey(), until: retireTime(k.GetRetireAfterUnixMs())})
 			}
 		}
 	}
@@ -197,18 +208,19 @@ func revokedSession(store *raftstore.Store, info dataplane.SessionInfo, now time
 // close that ends it when not: the key retired, past its grace or no
 // longer trusted by the room's lock mode (4003 "token revoked"); a
 // tokenless session in a room that is now locked (1008 with the
-// locked-room reason). Expiry is the data plane's own timer.
-func trustHolds(store *raftstore.Store, room string, hasToken bool, kid string, now time.Time) (ok bool, code int, reason string) {
+// locked-room reason). Expiry is the data plane's own timer. While it
+// holds, until is when the key stops verifying (zero: not scheduled).
+func trustHolds(store *raftstore.Store, room string, hasToken bool, kid string, now time.Time) (ok bool, code int, reason string, until time.Time) {
 	if !hasToken {
 		if locked(store, room) {
-			return false, dataplane.ClosePolicy, "auth: " + token.ReasonRoomLocked
+			return false, dataplane.ClosePolicy, "auth: " + token.ReasonRoomLocked, time.Time{}
 		}
-		return true, 0, ""
+		return true, 0, "", time.Time{}
 	}
 	for _, k := range trust(store, room, kid, now) {
 		if k.kid == kid {
-			return true, 0, ""
+			return true, 0, "", k.until
 		}
 	}
-	return false, dataplane.CloseTokenRevoked, dataplane.ReasonTokenRevoked
+	return false, dataplane.CloseTokenRevoked, dataplane.ReasonTokenRevoked, time.Time{}
 }

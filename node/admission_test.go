@@ -333,3 +333,29 @@ func stillOpen(t *testing.T, c *client.Conn) {
 		}
 	}
 }
+
+// TestRoomKeyGraceEndClosesSessions: after a room key rotation with a
+// grace, the old key's sessions stay open through the grace and close with
+// 4003 when it ends, by the clock alone (no event is applied then).
+func TestRoomKeyGraceEndClosesSessions(t *testing.T) {
+	e := newSecurityEnv(t)
+	roomKey := e.lockOwnKeys("gr")
+	peer := newPeer(t)
+	c, err := e.dial("gr", peer, sign(roomKey, "gr", peer, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	newPub, _, _ := ed25519.GenerateKey(nil)
+	const grace = 1500 * time.Millisecond
+	rotated := time.Now()
+	if _, err := e.room.RotateRoomKey(e.ctx, &adminv1.RotateRoomKeyRequest{Room: "gr", Pubkey: hex.EncodeToString(newPub), Grace: durationpb.New(grace)}); err != nil {
+		t.Fatal(err)
+	}
+	stillOpen(t, c)
+	closedWith(t, c, 4003, "token revoked")
+	t.Logf("closed %s after the rotation (grace %s)", time.Since(rotated).Round(time.Millisecond), grace)
+	if time.Since(rotated) < grace {
+		t.Fatalf("closed %s after the rotation, inside the %s grace", time.Since(rotated), grace)
+	}
+}
