@@ -72,14 +72,12 @@ func trust(store *raftstore.Store, room, kid string, now time.Time) []trustKey {
 	})
 	var cluster []trustKey
 	if mode != statev1.LockMode_LOCK_MODE_OWN_KEYS {
-		for _, k := range store.Keys() {
-			if k.GetPurpose() != statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN || (kid != "" && k.GetKid() != kid) {
-				continue
+		store.ViewKeys(kid, func(k *statev1.Key) {
+			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN && keyring.Verifies(keyring.State(k, now)) &&
+				len(k.GetPublicKey()) == ed25519.PublicKeySize {
+				cluster = append(cluster, trustKey{kid: k.GetKid(), pub: bytes.Clone(k.GetPublicKey()), until: retireTime(k.GetRetireAfterUnixMs())})
 			}
-			if keyring.Verifies(keyring.State(k, now)) && len(k.GetPublicKey()) == ed25519.PublicKeySize {
-				cluster = append(cluster, trustKey{kid: k.GetKid(), pub: k.GetPublicKey(), until: retireTime(k.GetRetireAfterUnixMs())})
-			}
-		}
+		})
 	}
 	switch mode {
 	case statev1.LockMode_LOCK_MODE_OWN_KEYS:
@@ -111,11 +109,11 @@ func retiredSigner(store *raftstore.Store, room string, tok *token.RoomToken, pe
 		}
 	})
 	if pub == nil && mode != statev1.LockMode_LOCK_MODE_OWN_KEYS {
-		for _, k := range store.Keys() {
-			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN && k.GetKid() == tok.Kid && !keyring.Verifies(keyring.State(k, now)) {
-				pub = k.GetPublicKey()
+		store.ViewKeys(tok.Kid, func(k *statev1.Key) {
+			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN && !keyring.Verifies(keyring.State(k, now)) {
+				pub = bytes.Clone(k.GetPublicKey())
 			}
-		}
+		})
 	}
 	if len(pub) != ed25519.PublicKeySize {
 		return false

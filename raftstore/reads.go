@@ -125,6 +125,26 @@ func (s *Store) ViewRoom(room string, fn func(r *statev1.Room)) (ok bool) {
 	return ok
 }
 
+// ViewKeys calls fn with each stored keyring key, under the state's read
+// lock and in no particular order; with kid != "" only the key of that kid
+// (if any). It spares a per-request reader (room admission) the copy of
+// the whole keyring that Keys makes, which grows with every rotation. fn
+// has ViewRoom's obligations: it must not keep, modify or leak the key,
+// must be quick, and must not call the Store.
+func (s *Store) ViewKeys(kid string, fn func(k *statev1.Key)) {
+	s.fsm.read(func(st *state) {
+		if kid != "" {
+			if k, found := st.keys[kid]; found {
+				fn(k)
+			}
+			return
+		}
+		for _, k := range st.keys {
+			fn(k)
+		}
+	})
+}
+
 // VerifyingKey returns a copy of the public key with kid if it may verify
 // signatures for purpose at now (keyring.VerifyKey's rule), else an error
 // wrapping keyring.ErrUnknownKey. Unlike Keys it copies one public key and

@@ -129,3 +129,33 @@ func TestVerifyingKey(t *testing.T) {
 		t.Fatalf("VerifyingKey of the remaining key: %v", err)
 	}
 }
+
+// TestViewKeys: ViewKeys sees exactly the keys Keys answers, and with a
+// kid only that key (or nothing for an unknown kid).
+func TestViewKeys(t *testing.T) {
+	s := openNode(t, pkitest.New(t), "n1", "")
+	bootstrapLeader(t, s)
+	ctx := testContext(t)
+	a := newKey(t, "rt-a", statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN)
+	b := newKey(t, "op-b", statev1.KeyPurpose_KEY_PURPOSE_OPERATOR)
+	if _, err := s.Apply(ctx, initCmd("cluster-a", a, b)); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string][]byte{}
+	s.ViewKeys("", func(k *statev1.Key) { seen[k.GetKid()] = bytes.Clone(k.GetPublicKey()) })
+	keys := s.Keys()
+	if len(seen) != len(keys) {
+		t.Fatalf("ViewKeys saw %d keys, Keys answers %d", len(seen), len(keys))
+	}
+	for _, k := range keys {
+		if !bytes.Equal(seen[k.GetKid()], k.GetPublicKey()) {
+			t.Fatalf("ViewKeys and Keys disagree on %s", k.GetKid())
+		}
+	}
+	var one []string
+	s.ViewKeys("op-b", func(k *statev1.Key) { one = append(one, k.GetKid()) })
+	s.ViewKeys("nope", func(k *statev1.Key) { one = append(one, k.GetKid()) })
+	if len(one) != 1 || one[0] != "op-b" {
+		t.Fatalf("ViewKeys by kid saw %v, want [op-b]", one)
+	}
+}
