@@ -60,7 +60,28 @@ func (s *state) applyRotateKey(c *statev1.RotateKey, now int64) error {
 		}
 	}
 	s.keys[k.GetKid()] = k
+	s.dropRetiredKeys(k.GetPurpose(), now)
 	return nil
+}
+
+// RetiredKeyRetention is how long a retired keyring key is kept after it
+// stopped verifying. Rotations add keys forever (automatic rotation adds
+// one per purpose per interval), so each rotation drops the keys of its
+// purpose retired longer ago than this: the keyring, its snapshots and
+// every Keys() copy stay bounded. Within the retention a token naming the
+// key is refused as revoked; after it, as an unknown key id.
+const RetiredKeyRetention = 30 * 24 * time.Hour
+
+// dropRetiredKeys removes the keys of purpose whose retire_after is
+// RetiredKeyRetention or more before now. It runs inside an apply, on the
+// command's proposal time, so every replica drops the same keys.
+func (s *state) dropRetiredKeys(purpose statev1.KeyPurpose, now int64) {
+	cutoff := now - RetiredKeyRetention.Milliseconds()
+	for kid, k := range s.keys {
+		if k.GetPurpose() == purpose && k.GetRetireAfterUnixMs() > 0 && k.GetRetireAfterUnixMs() <= cutoff {
+			delete(s.keys, kid)
+		}
+	}
 }
 
 // applyRetireKey retires a key at once. It refuses to retire the last key
