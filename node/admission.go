@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/nodalmerge/nodalmerge-go/dataplane"
@@ -34,7 +33,6 @@ import (
 type admission struct {
 	store *raftstore.Store
 	now   func() time.Time
-	log   *slog.Logger
 	// failed counts a refusal into nodalmerge_auth_failures_total.
 	failed func(reason string)
 }
@@ -57,8 +55,9 @@ func retireTime(ms int64) time.Time {
 }
 
 // trust returns the keys that verify a room's tokens at now (kid != "":
-// only that key), by the room's lock mode. Open rooms trust both their own keys and
-// the cluster's room-token keys, since a token there only adds classes.
+// only that key), by the room's lock mode. Open rooms trust both their own
+// keys and the cluster's room-token keys, since a token there only adds
+// classes.
 func trust(store *raftstore.Store, room, kid string, now time.Time) []trustKey {
 	mode := statev1.LockMode_LOCK_MODE_OPEN
 	var own []trustKey
