@@ -107,6 +107,15 @@ func printJSON(w io.Writer, m proto.Message) error {
 	return err
 }
 
+// roomArgs is the positional-argument rule of the commands that take one
+// ROOM: exactly one argument, a valid room name.
+func roomArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.ExactArgs(1)(cmd, args); err != nil {
+		return err
+	}
+	return roomArg("room", args[0])
+}
+
 // roomArg validates a room name given as an argument or flag.
 func roomArg(what, room string) error {
 	if !roomname.Valid(room) {

@@ -26,12 +26,9 @@ func newAdminPolicyGet(a *adminOpts) *cobra.Command {
 		Use:     "get ROOM",
 		Short:   "Show the policy in force and its timeline (get-policy)",
 		Example: "  nodalmerge admin policy get lobby",
-		Args:    cobra.ExactArgs(1),
+		Args:    roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			return adminCall(cmd, a, read,
 				func(ctx context.Context, cc *grpc.ClientConn) (*adminv1.GetPolicyResponse, error) {
 					return adminv1.NewPolicyServiceClient(cc).GetPolicy(ctx, &adminv1.GetPolicyRequest{Room: room})
@@ -80,12 +77,9 @@ func newAdminPolicySet(a *adminOpts) *cobra.Command {
 			"no rule matches gets --default. Repeat --rule, in order.",
 		Example: "  nodalmerge admin policy set lobby --default deny --rule 'world/**=$ALICE,$BOB' --rule 'chat/**=$ALICE'\n" +
 			"  nodalmerge admin policy set lobby --default allow --rule 'admin/**='",
-		Args: cobra.ExactArgs(1),
+		Args: roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			if def != "allow" && def != "deny" {
 				return fmt.Errorf("--default %q: want allow or deny", def)
 			}

@@ -51,12 +51,9 @@ func newAdminRoomsDescribe(a *adminOpts) *cobra.Command {
 		Use:     "describe ROOM",
 		Short:   "Show one room's security state and, where live, its peers (describe-room)",
 		Example: "  nodalmerge admin rooms describe lobby",
-		Args:    cobra.ExactArgs(1),
+		Args:    roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			return adminCall(cmd, a, read,
 				func(ctx context.Context, cc *grpc.ClientConn) (*adminv1.DescribeRoomResponse, error) {
 					return adminv1.NewRoomServiceClient(cc).DescribeRoom(ctx, &adminv1.DescribeRoomRequest{Room: room})
@@ -103,12 +100,9 @@ func newAdminRoomsLock(a *adminOpts) *cobra.Command {
 			"(rooms set-key, then token room), and needs at least one.",
 		Example: "  nodalmerge admin rooms lock lobby --mode cluster\n" +
 			"  nodalmerge admin rooms lock game-1 --mode own-keys",
-		Args: cobra.ExactArgs(1),
+		Args: roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			if mode != "cluster" && mode != "own-keys" {
 				return fmt.Errorf("--mode %q: want cluster or own-keys", mode)
 			}
@@ -132,12 +126,9 @@ func newAdminRoomsUnlock(a *adminOpts) *cobra.Command {
 		Use:     "unlock ROOM",
 		Short:   "Open a room: no token needed (unlock-room)",
 		Example: "  nodalmerge admin rooms unlock lobby",
-		Args:    cobra.ExactArgs(1),
+		Args:    roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			return adminCall(cmd, a, write,
 				func(ctx context.Context, cc *grpc.ClientConn) (*adminv1.UnlockRoomResponse, error) {
 					return adminv1.NewRoomServiceClient(cc).UnlockRoom(ctx, &adminv1.UnlockRoomRequest{Room: room})
@@ -158,12 +149,9 @@ func newAdminRoomsSetKey(a *adminOpts) *cobra.Command {
 		Long: "Add an Ed25519 public key to the room's own keys; tokens its seed signs ('token room') verify\n" +
 			"in the room. Without --kid the cluster derives one from the key (as 'token room-key' prints).",
 		Example: "  nodalmerge admin rooms set-key lobby --pubkey $PUB",
-		Args:    cobra.ExactArgs(1),
+		Args:    roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			if _, err := parsePubkey(pubkey); err != nil {
 				return fmt.Errorf("--pubkey: %w", err)
 			}
@@ -193,12 +181,9 @@ func newAdminRoomsRotateKey(a *adminOpts) *cobra.Command {
 		Use:     "rotate-key ROOM",
 		Short:   "Add a new room key; the room's other keys keep verifying for --grace (rotate-room-key)",
 		Example: "  nodalmerge admin rooms rotate-key lobby --pubkey $NEWPUB --grace 1h",
-		Args:    cobra.ExactArgs(1),
+		Args:    roomArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			room := args[0]
-			if err := roomArg("room", room); err != nil {
-				return err
-			}
 			if _, err := parsePubkey(pubkey); err != nil {
 				return fmt.Errorf("--pubkey: %w", err)
 			}
