@@ -61,25 +61,7 @@ func (s *Store) voterAddr(nodeID string) (raft.ServerAddress, error) {
 // Once a transfer completed this node has stepped down, so the wait is for
 // the new leader's first heartbeat.
 func (s *Store) waitForLeaderOtherThan(ctx context.Context, self string) (string, error) {
-	wake := make(chan raft.Observation, 1)
-	obs := raft.NewObserver(wake, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	s.raft.RegisterObserver(obs)
-	defer s.raft.DeregisterObserver(obs)
-	for {
-		if _, id := s.raft.LeaderWithID(); id != "" && string(id) != self {
-			return string(id), nil
-		}
-		select {
-		case <-wake:
-		case <-s.closed:
-			return "", ErrClosed
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
-	}
+	return s.waitLeader(ctx, func(id string) bool { return id != self })
 }
 
 // TakeSnapshot takes a Raft snapshot now (compacting the log behind it)

@@ -16,6 +16,17 @@ func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 // WaitForLeader blocks until some node is known as leader and returns its
 // id. It wakes on Raft's leader observations rather than polling.
 func (s *Store) WaitForLeader(ctx context.Context) (string, error) {
+	id, err := s.waitLeader(ctx, func(string) bool { return true })
+	if err != nil {
+		return "", fmt.Errorf("raftstore: wait for leader: %w", err)
+	}
+	return id, nil
+}
+
+// waitLeader blocks until a leader that accept takes is known and returns
+// its id; its errors are ErrClosed and ctx's, unwrapped. It wakes on
+// Raft's leader observations rather than polling.
+func (s *Store) waitLeader(ctx context.Context, accept func(id string) bool) (string, error) {
 	wake := make(chan raft.Observation, 1)
 	obs := raft.NewObserver(wake, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
@@ -25,15 +36,15 @@ func (s *Store) WaitForLeader(ctx context.Context) (string, error) {
 	defer s.raft.DeregisterObserver(obs)
 	for {
 		// Checked after registering, so a change in between still wakes us.
-		if _, id := s.raft.LeaderWithID(); id != "" {
+		if _, id := s.raft.LeaderWithID(); id != "" && accept(string(id)) {
 			return string(id), nil
 		}
 		select {
 		case <-wake:
 		case <-s.closed:
-			return "", fmt.Errorf("raftstore: wait for leader: %w", ErrClosed)
+			return "", ErrClosed
 		case <-ctx.Done():
-			return "", fmt.Errorf("raftstore: wait for leader: %w", ctx.Err())
+			return "", ctx.Err()
 		}
 	}
 }
