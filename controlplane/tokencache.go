@@ -2,13 +2,12 @@ package controlplane
 
 import (
 	"bytes"
-	"container/list"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"slices"
-	"sync"
 	"time"
 
+	"github.com/nodalmerge/nodalmerge-go/internal/lru"
 	"github.com/nodalmerge/nodalmerge-go/token"
 )
 
@@ -35,17 +34,12 @@ const defaultTokenCacheSize = 4096
 // It is an LRU bounded by size; a miss costs a full verification, never a
 // wrong answer.
 type tokenCache struct {
-	size int
-
-	mu      sync.Mutex
-	order   *list.List // of *cachedToken, most recently used first
-	entries map[[sha256.Size]byte]*list.Element
+	lru *lru.Cache[[sha256.Size]byte, *cachedToken]
 }
 
 // cachedToken is one verified token. Its fields are never modified after
 // insertion; claims handed out are copies.
 type cachedToken struct {
-	key    [sha256.Size]byte
 	claims token.OperatorClaims
 	kid    string
 	pub    ed25519.PublicKey
@@ -56,7 +50,7 @@ type cachedToken struct {
 }
 
 func newTokenCache(size int) *tokenCache {
-	return &tokenCache{size: size, order: list.New(), entries: make(map[[sha256.Size]byte]*list.Element, size)}
+	return &tokenCache{lru: lru.New[[sha256.Size]byte, *cachedToken](size, 0, nil)}
 }
 
 func tokenCacheKey(raw string) [sha256.Size]byte { return sha256.Sum256([]byte(raw)) }
@@ -64,51 +58,24 @@ func tokenCacheKey(raw string) [sha256.Size]byte { return sha256.Sum256([]byte(r
 // get answers the cached entry of raw, or nil. The entry is immutable; the
 // caller still has to check it against the current state (see valid).
 func (tc *tokenCache) get(key [sha256.Size]byte) *cachedToken {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	el, ok := tc.entries[key]
-	if !ok {
-		return nil
-	}
-	tc.order.MoveToFront(el)
-	return el.Value.(*cachedToken)
+	e, _ := tc.lru.Get(key)
+	return e
 }
 
 // put stores a verified token, evicting the least recently used entry when
 // the cache is full.
 func (tc *tokenCache) put(key [sha256.Size]byte, claims *token.OperatorClaims, kid string, pub ed25519.PublicKey, now time.Time) {
-	e := &cachedToken{key: key, claims: copyClaims(claims), kid: kid, pub: bytes.Clone(pub), verifiedAt: now}
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	if el, ok := tc.entries[key]; ok {
-		el.Value = e
-		tc.order.MoveToFront(el)
-		return
-	}
-	for tc.order.Len() >= tc.size {
-		oldest := tc.order.Back()
-		tc.order.Remove(oldest)
-		delete(tc.entries, oldest.Value.(*cachedToken).key)
-	}
-	tc.entries[key] = tc.order.PushFront(e)
+	tc.lru.Put(key, &cachedToken{claims: copyClaims(claims), kid: kid, pub: bytes.Clone(pub), verifiedAt: now})
 }
 
 // drop forgets key (an expired or no longer valid token), so it does not
 // occupy a slot until evicted.
-func (tc *tokenCache) drop(key [sha256.Size]byte) {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	if el, ok := tc.entries[key]; ok {
-		tc.order.Remove(el)
-		delete(tc.entries, key)
-	}
-}
+func (tc *tokenCache) drop(key [sha256.Size]byte) { tc.lru.Remove(key) }
 
 // len answers the number of cached tokens.
 func (tc *tokenCache) len() int {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	return tc.order.Len()
+	n, _ := tc.lru.Len()
+	return n
 }
 
 // copyClaims copies c so that neither the cache nor a handler can change
