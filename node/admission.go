@@ -54,30 +54,40 @@ func retireTime(ms int64) time.Time {
 	return time.UnixMilli(ms)
 }
 
+// roomKeys reads the keys a room's tokens are judged against, at now: the
+// room's own keys and, unless the room is locked to its own keys, the
+// cluster's room-token keys; with kid != "" only the key of that kid; each
+// kept when keep accepts its effective state. It also answers the room's
+// lock mode.
+func roomKeys(store *raftstore.Store, room, kid string, now time.Time, keep func(statev1.KeyState) bool) (mode statev1.LockMode, own, cluster []trustKey) {
+	mode = statev1.LockMode_LOCK_MODE_OPEN
+	add := func(to *[]trustKey, id string, pub []byte, retireAfterMs int64, st statev1.KeyState) {
+		if (kid == "" || id == kid) && keep(st) && len(pub) == ed25519.PublicKeySize {
+			*to = append(*to, trustKey{kid: id, pub: bytes.Clone(pub), until: retireTime(retireAfterMs)})
+		}
+	}
+	store.ViewRoom(room, func(r *statev1.Room) {
+		mode = r.GetLock()
+		for _, k := range r.GetKeys() {
+			add(&own, k.GetKid(), k.GetPublicKey(), k.GetRetireAfterUnixMs(), keyring.RoomKeyState(k, now))
+		}
+	})
+	if mode != statev1.LockMode_LOCK_MODE_OWN_KEYS {
+		store.ViewKeys(kid, func(k *statev1.Key) {
+			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN {
+				add(&cluster, k.GetKid(), k.GetPublicKey(), k.GetRetireAfterUnixMs(), keyring.State(k, now))
+			}
+		})
+	}
+	return mode, own, cluster
+}
+
 // trust returns the keys that verify a room's tokens at now (kid != "":
 // only that key), by the room's lock mode. Open rooms trust both their own
 // keys and the cluster's room-token keys, since a token there only adds
 // classes.
 func trust(store *raftstore.Store, room, kid string, now time.Time) []trustKey {
-	mode := statev1.LockMode_LOCK_MODE_OPEN
-	var own []trustKey
-	store.ViewRoom(room, func(r *statev1.Room) {
-		mode = r.GetLock()
-		for _, k := range r.GetKeys() {
-			if (kid == "" || k.GetKid() == kid) && keyring.Verifies(keyring.RoomKeyState(k, now)) && len(k.GetPublicKey()) == ed25519.PublicKeySize {
-				own = append(own, trustKey{kid: k.GetKid(), pub: bytes.Clone(k.GetPublicKey()), until: retireTime(k.GetRetireAfterUnixMs())})
-			}
-		}
-	})
-	var cluster []trustKey
-	if mode != statev1.LockMode_LOCK_MODE_OWN_KEYS {
-		store.ViewKeys(kid, func(k *statev1.Key) {
-			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN && keyring.Verifies(keyring.State(k, now)) &&
-				len(k.GetPublicKey()) == ed25519.PublicKeySize {
-				cluster = append(cluster, trustKey{kid: k.GetKid(), pub: bytes.Clone(k.GetPublicKey()), until: retireTime(k.GetRetireAfterUnixMs())})
-			}
-		})
-	}
+	mode, own, cluster := roomKeys(store, room, kid, now, keyring.Verifies)
 	switch mode {
 	case statev1.LockMode_LOCK_MODE_OWN_KEYS:
 		return own
@@ -97,28 +107,13 @@ func retiredSigner(store *raftstore.Store, room string, tok *token.RoomToken, pe
 	if tok.Kid == "" {
 		return false
 	}
-	var pub []byte
-	mode := statev1.LockMode_LOCK_MODE_OPEN
-	store.ViewRoom(room, func(r *statev1.Room) {
-		mode = r.GetLock()
-		for _, k := range r.GetKeys() {
-			if k.GetKid() == tok.Kid && !keyring.Verifies(keyring.RoomKeyState(k, now)) {
-				pub = bytes.Clone(k.GetPublicKey())
-			}
-		}
-	})
-	if pub == nil && mode != statev1.LockMode_LOCK_MODE_OWN_KEYS {
-		store.ViewKeys(tok.Kid, func(k *statev1.Key) {
-			if k.GetPurpose() == statev1.KeyPurpose_KEY_PURPOSE_ROOM_TOKEN && !keyring.Verifies(keyring.State(k, now)) {
-				pub = bytes.Clone(k.GetPublicKey())
-			}
-		})
-	}
-	if len(pub) != ed25519.PublicKeySize {
+	_, own, cluster := roomKeys(store, room, tok.Kid, now, func(st statev1.KeyState) bool { return !keyring.Verifies(st) })
+	retired := append(own, cluster...)
+	if len(retired) == 0 {
 		return false
 	}
 	sig, err := hex.DecodeString(tok.Sig)
-	return err == nil && ed25519.Verify(pub, token.RoomSigningMessage(room, peer, tok.Expiry, tok.Caps), sig)
+	return err == nil && ed25519.Verify(retired[0].pub, token.RoomSigningMessage(room, peer, tok.Expiry, tok.Caps), sig)
 }
 
 // locked reports whether room needs a token (a cheap read: no keys).
