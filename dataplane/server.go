@@ -246,19 +246,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // how many it closed. Sessions still in their handshake are not seen. A
 // close with 4002 counts into nodalmerge_token_expired_disconnects_total.
 func (s *Server) CloseSessions(match func(SessionInfo) bool, code int, reason string) int {
-	n := 0
-	for _, sess := range s.snapshot() {
-		info := sess.info.Load()
-		if info == nil || sess.isClosing() || !match(*info) {
-			continue
-		}
-		sess.abort(code, reason)
-		n++
-	}
-	if code == closeTokenExpired {
-		s.metrics.tokenExpired.Add(float64(n))
-	}
-	return n
+	return s.CloseSessionsBy(func(i SessionInfo) (bool, int, string) { return match(i), code, reason })
 }
 
 // EvictPeer closes every session of pubkey (hex, any case) in room with
