@@ -87,9 +87,14 @@ func (n *Node) resume(ctx context.Context) error {
 		return n.settleAsLeader(ctx, leaderTimeout)
 	}
 	// A follower replays its log as the leader commits it to it: wait
-	// until it has caught up with what was committed when it started, so
-	// it serves its own state, not an empty one.
-	if err := n.store.WaitApplied(wctx, n.store.Status().CommitIndex); err != nil {
+	// until it has caught up, so it serves its own state, not an empty
+	// one. Knowing the leader does not mean its commit index has arrived
+	// (that comes with its next AppendEntries, and until then this node's
+	// commit index may still be 0), so first wait for the cluster state
+	// itself, then for everything committed by then.
+	if !n.awaitClusterState(wctx) {
+		log.Warn("the cluster state has not arrived from the leader yet; serving anyway", "waited", wait)
+	} else if err := n.store.WaitApplied(wctx, n.store.Status().CommitIndex); err != nil {
 		log.Warn("still catching up with the raft log; serving anyway", "err", err)
 	}
 	// A follower re-announces itself so that changed advertised addresses
@@ -144,14 +149,24 @@ func (n *Node) join(ctx context.Context) error {
 		return err
 	}
 	// The leader now replicates its log to us; wait until it has arrived.
+	if !n.awaitClusterState(jctx) {
+		return fmt.Errorf("joined, but the cluster state did not arrive within %s", joinTimeout)
+	}
+	return nil
+}
+
+// awaitClusterState waits until the replicated log has brought this node
+// the cluster's state (its cluster id is known locally), and reports
+// whether it did before ctx ended.
+func (n *Node) awaitClusterState(ctx context.Context) bool {
 	for n.store.ClusterID() == "" {
 		select {
-		case <-jctx.Done():
-			return fmt.Errorf("joined, but the cluster state did not arrive within %s", joinTimeout)
+		case <-ctx.Done():
+			return false
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return nil
+	return true
 }
 
 // askToJoin tries the --join addresses in turn until one adds this node or
